@@ -1,0 +1,76 @@
+# forge-exporter Makefile. `make run` and `make test` are the two commands a
+# newcomer needs; see README.md.
+
+GO        ?= go
+BIN       := bin/forge-exporter
+PKG       := github.com/railiance/forge-exporter
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION  := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+BRANCH    := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+VPKG      := github.com/prometheus/common/version
+LDFLAGS   := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
+             -X $(VPKG).BuildUser=$(USER)@forge-exporter -X $(VPKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+# Tools the Makefile installs, pinned, outside the repository.
+TOOLS     ?= $(HOME)/.cache/forge-exporter/tools
+STATICCHECK_VERSION := v0.8.2
+GOVULNCHECK_VERSION := v1.9.0
+STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
+GOVULNCHECK := $(TOOLS)/govulncheck-$(GOVULNCHECK_VERSION)
+RUN_ARGS  ?=
+
+.PHONY: all build run test test-go vet fmt fmt-check lint vulncheck promtool-check bench fuzz tools clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/forge-exporter
+
+## run: build and start the exporter on the built-in example configuration.
+run: build
+	@echo "forge-exporter: serving on http://localhost:10100/metrics (examples/forge-exporter.yaml); Ctrl-C stops it"
+	./$(BIN) --config.file=examples/forge-exporter.yaml --web.enable-lifecycle $(RUN_ARGS)
+
+## test: everything CI runs.
+test: fmt-check vet lint promtool-check test-go
+
+promtool-check:
+	@command -v promtool >/dev/null || { echo "promtool is missing: install the Debian 'prometheus' package (.ci/run does)"; exit 1; }
+
+test-go:
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+vet:
+	$(GO) vet ./...
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+
+$(STATICCHECK):
+	@echo "installing staticcheck $(STATICCHECK_VERSION) into $(TOOLS) (first run only)"
+	@mkdir -p $(TOOLS)/tmp-sc && GOBIN=$(TOOLS)/tmp-sc $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) && mv $(TOOLS)/tmp-sc/staticcheck $@
+
+lint: $(STATICCHECK)
+	$(STATICCHECK) ./...
+
+$(GOVULNCHECK):
+	@echo "installing govulncheck $(GOVULNCHECK_VERSION) into $(TOOLS) (first run only)"
+	@mkdir -p $(TOOLS)/tmp-vc && GOBIN=$(TOOLS)/tmp-vc $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) && mv $(TOOLS)/tmp-vc/govulncheck $@
+
+vulncheck: $(GOVULNCHECK)
+	$(GOVULNCHECK) ./...
+
+## tools: build the real servers the integration tests use (cached outside the repo).
+tools:
+	hack/realbin.sh all
+
+bench:
+	@echo "no benchmarks yet"
+
+fuzz:
+	@echo "no fuzz targets yet"
+
+clean:
+	rm -rf bin

@@ -1,0 +1,123 @@
+package config
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Each invalid file must fail with an error that names the key path and the
+// reason. The expectations are substrings of the full error text.
+var invalidCases = map[string][]string{
+	"invalid-unknown-key.yaml":         {"storage.scan_intervall (line 3): unknown key"},
+	"invalid-inline-token.yaml":        {"gitea.token (line 3): secrets are never accepted inline", "gitea.token_file"},
+	"invalid-url-credentials.yaml":     {"gitea.url: must not contain credentials"},
+	"invalid-wrong-type.yaml":          {"storage.scan_concurrency (line 2): cannot unmarshal string `lots` into int"},
+	"invalid-duration.yaml":            {"storage.scan_interval (line 2):", "is not a valid duration"},
+	"invalid-volume-missing-path.yaml": {"storage.volumes[0].path: is required"},
+	"invalid-duplicate-directory.yaml": {`storage.directories[1].name: duplicate name "packages"`},
+	"invalid-bad-name.yaml":            {`storage.directories[0].name: "Package Store" must match`},
+	"invalid-namespace.yaml":           {`kubernetes.namespaces[0]: "Databases" is not a valid namespace name`},
+	"invalid-cronjob-ref.yaml":         {`kubernetes.protected_volumes[0].cronjobs[0]: "backup-gitea" must be namespace/name`},
+	"invalid-gitea-url.yaml":           {"gitea.url: must be an http:// or https:// URL"},
+	"invalid-gitea-missing-token.yaml": {"gitea.token_file: is required when url is set"},
+	"invalid-drill-max-age.yaml":       {"evidence.drills[0].max_age: is required and must be positive"},
+	"invalid-yaml-syntax.yaml":         {"invalid YAML"},
+	"invalid-collectors-type.yaml":     {"collectors.volume (line 2): cannot unmarshal string `yes please` into bool"},
+}
+
+func TestInvalidConfigs(t *testing.T) {
+	files, err := filepath.Glob("testdata/invalid-*.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		if name == "invalid-unknown-collector.yaml" {
+			continue // needs the collector list: tested in cmd/forge-exporter
+		}
+		want, ok := invalidCases[name]
+		if !ok {
+			t.Errorf("%s has no expectation in invalidCases", name)
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			_, err := Load(f)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, f) {
+				t.Errorf("error does not name the file %q: %s", f, msg)
+			}
+			for _, w := range want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not contain %q", msg, w)
+				}
+			}
+			if strings.Contains(msg, "hunter2") || strings.Contains(msg, "0123456789abcdef") {
+				t.Errorf("error echoes a secret value: %s", msg)
+			}
+		})
+	}
+	for name := range invalidCases {
+		if _, err := os.Stat(filepath.Join("testdata", name)); err != nil {
+			t.Errorf("expectation for missing file %s", name)
+		}
+	}
+}
+
+func TestDefaultsAndRelativePaths(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "c.yaml")
+	data := "storage:\n  directories:\n    - name: packages\n      path: sample/packages\n"
+	if err := os.WriteFile(f, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Load(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := cfg.Storage.Directories[0].Path, filepath.Join(dir, "sample/packages"); got != want {
+		t.Errorf("relative path resolved to %q, want %q", got, want)
+	}
+	if got := time.Duration(cfg.Storage.ScanInterval); got != 5*time.Minute {
+		t.Errorf("default scan_interval = %s, want 5m", got)
+	}
+	if got := time.Duration(cfg.Gitea.Timeout); got != 10*time.Second {
+		t.Errorf("default gitea.timeout = %s, want 10s", got)
+	}
+}
+
+func TestEmptyConfigIsValid(t *testing.T) {
+	if _, err := Parse("empty.yaml", nil); err != nil {
+		t.Fatalf("empty config: %v", err)
+	}
+}
+
+func TestCheckCollectorNames(t *testing.T) {
+	cfg, err := Load("testdata/invalid-unknown-collector.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cfg.CheckCollectorNames("x.yaml", []string{"volume", "directory"})
+	if err == nil || !strings.Contains(err.Error(), "collectors.volumes: unknown collector (known: volume, directory)") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob("testdata/*.yaml")
+	for _, file := range files {
+		data, _ := os.ReadFile(file)
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		cfg, err := Parse("fuzz.yaml", data)
+		if err == nil && cfg == nil {
+			t.Fatal("nil config without error")
+		}
+	})
+}

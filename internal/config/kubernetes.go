@@ -1,0 +1,65 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Kubernetes configures API access for the pvc, cnpg and volumebackup collectors
+// and for evidence ConfigMaps. With no kubeconfig, in-cluster config is used
+// (and KUBECONFIG is respected when set).
+type Kubernetes struct {
+	Kubeconfig string `yaml:"kubeconfig"`
+	// Namespaces limits watches to these namespaces (works with namespaced
+	// Roles); empty means cluster-wide.
+	Namespaces []string `yaml:"namespaces"`
+	QPS        float64  `yaml:"qps"`
+	Burst      int      `yaml:"burst"`
+	// ProtectedVolumes are the PVCs whose backup coverage is reported.
+	ProtectedVolumes []ProtectedVolume `yaml:"protected_volumes"`
+}
+
+// ProtectedVolume is a PVC that must be backed up, with the CronJobs
+// (namespace/name) known to back it up.
+type ProtectedVolume struct {
+	Namespace             string   `yaml:"namespace"`
+	PersistentVolumeClaim string   `yaml:"persistentvolumeclaim"`
+	CronJobs              []string `yaml:"cronjobs"`
+}
+
+func (k *Kubernetes) validate(p *problems, path string) {
+	if k.Kubeconfig != "" {
+		requirePath(p, path+".kubeconfig", &k.Kubeconfig)
+	}
+	if k.QPS == 0 {
+		k.QPS = 5
+	}
+	if k.Burst == 0 {
+		k.Burst = 10
+	}
+	if k.QPS < 0 {
+		p.add(path+".qps", "must be positive, got %v", k.QPS)
+	}
+	if k.Burst < 0 {
+		p.add(path+".burst", "must be positive, got %d", k.Burst)
+	}
+	for i, ns := range k.Namespaces {
+		if !dnsLabelRE.MatchString(ns) {
+			p.add(fmt.Sprintf("%s.namespaces[%d]", path, i), "%q is not a valid namespace name", ns)
+		}
+	}
+	for i, v := range k.ProtectedVolumes {
+		vp := fmt.Sprintf("%s.protected_volumes[%d]", path, i)
+		if !dnsLabelRE.MatchString(v.Namespace) {
+			p.add(vp+".namespace", "%q is not a valid namespace name", v.Namespace)
+		}
+		if v.PersistentVolumeClaim == "" {
+			p.add(vp+".persistentvolumeclaim", "is required")
+		}
+		for j, cj := range v.CronJobs {
+			if ns, name, ok := strings.Cut(cj, "/"); !ok || !dnsLabelRE.MatchString(ns) || name == "" {
+				p.add(fmt.Sprintf("%s.cronjobs[%d]", vp, j), "%q must be namespace/name", cj)
+			}
+		}
+	}
+}
