@@ -5,11 +5,11 @@ GO        ?= go
 BIN       := bin/forge-exporter
 PKG       := github.com/railiance/forge-exporter
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
-REVISION  := $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
-BRANCH    := $(shell git rev-parse --abbrev-ref HEAD 2>/dev/null || echo unknown)
+REVISION  := $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
+BRANCH    := $(shell git symbolic-ref --short -q HEAD 2>/dev/null || echo unknown)
 VPKG      := github.com/prometheus/common/version
 LDFLAGS   := -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) -X $(VPKG).Branch=$(BRANCH) \
-             -X $(VPKG).BuildUser=$(USER)@forge-exporter -X $(VPKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
+             -X $(VPKG).BuildUser=$(or $(USER),unknown) -X $(VPKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 # Tools the Makefile installs, pinned, outside the repository.
 TOOLS     ?= $(HOME)/.cache/forge-exporter/tools
 STATICCHECK_VERSION := v0.8.2
