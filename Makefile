@@ -18,7 +18,7 @@ STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 GOVULNCHECK := $(TOOLS)/govulncheck-$(GOVULNCHECK_VERSION)
 RUN_ARGS  ?=
 
-.PHONY: all build run test test-go vet fmt fmt-check lint vulncheck promtool-check bench fuzz tools clean
+.PHONY: all build run test test-go vet fmt fmt-check lint vulncheck promtool-check bench fuzz tools clean chart-sync
 
 all: build
 
@@ -61,6 +61,19 @@ $(GOVULNCHECK):
 
 vulncheck: $(GOVULNCHECK)
 	$(GOVULNCHECK) ./...
+
+## chart-sync: copy alerts/ and dashboards/ into the Helm chart (Helm cannot read
+## files outside it) and regenerate the exporter-config part of its
+## values.schema.json; `make test` fails while the copies drift.
+CHART := deploy/helm/forge-exporter
+chart-sync:
+	@for pair in alerts:files/alerts:yaml dashboards:files/dashboards:json; do \
+	  src=$${pair%%:*}; rest=$${pair#*:}; dst=$(CHART)/$${rest%%:*}; ext=$${rest#*:}; \
+	  mkdir -p $$dst; rm -f $$dst/*.$$ext; \
+	  if ls $$src/*.$$ext >/dev/null 2>&1; then cp $$src/*.$$ext $$dst/ && echo "chart-sync: $$src/*.$$ext -> $$dst/"; \
+	  else echo "chart-sync: no $$src/*.$$ext in the repository yet: the chart holds none"; fi; \
+	done
+	$(GO) test ./deploy/helm/charttest -count=1 -run 'TestConfigSchema$$' -update
 
 ## tools: build the real servers the integration tests use (cached outside the repo).
 tools:

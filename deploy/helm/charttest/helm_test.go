@@ -1,0 +1,430 @@
+package charttest
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/railiance/forge-exporter/collectors"
+	"github.com/railiance/forge-exporter/internal/config"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files and the generated part of values.schema.json")
+
+// releaseName makes the fullname "forge-exporter", as in the README.
+const releaseName = "forge-exporter"
+
+// valueSets are the rendered configurations checked against golden files
+// (and, in apiserver_test.go, against a real API server). "" is the chart's
+// defaults.
+var valueSets = []struct{ name, file string }{
+	{"default", ""},
+	{"contract", "ci/contract-values.yaml"},
+	{"namespaced", "ci/namespaced-values.yaml"},
+	{"sidecar", "ci/sidecar-values.yaml"},
+	{"everything", "ci/everything-values.yaml"},
+}
+
+func repoRoot(t testing.TB) string {
+	t.Helper()
+	root, err := filepath.Abs("../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+func chartDir(t testing.TB) string { return filepath.Join(repoRoot(t), "deploy/helm/forge-exporter") }
+
+// realBin returns the path of a binary built by hack/realbin.sh. Missing in
+// CI is a failure; locally it is a skip while the background build runs.
+func realBin(t testing.TB, name string) string {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(repoRoot(t), "hack/realbin.sh"), "path", name).Output()
+	if err != nil {
+		msg := fmt.Sprintf("%s is not built yet (hack/realbin.sh ensure %s)", name, name)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// helm runs the real helm binary with a private, empty Helm home so that no
+// repository config or plugin of the machine influences the result.
+func helm(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	bin := realBin(t, "helm")
+	home := t.TempDir()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(),
+		"HELM_CACHE_HOME="+filepath.Join(home, "cache"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"),
+		"HELM_DATA_HOME="+filepath.Join(home, "data"),
+		"KUBECONFIG="+filepath.Join(home, "no-kubeconfig"),
+	)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if err != nil {
+		return stdout.String(), fmt.Errorf("helm %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String(), nil
+}
+
+// render runs `helm template` for one values file ("" for the defaults).
+func render(t testing.TB, valuesFile string, extra ...string) (string, error) {
+	t.Helper()
+	args := []string{"template", releaseName, chartDir(t), "--namespace", "default"}
+	if valuesFile != "" {
+		args = append(args, "-f", filepath.Join(chartDir(t), valuesFile))
+	}
+	return helm(t, append(args, extra...)...)
+}
+
+func TestLintStrict(t *testing.T) {
+	for _, vs := range valueSets {
+		t.Run(vs.name, func(t *testing.T) {
+			args := []string{"lint", "--strict", chartDir(t)}
+			if vs.file != "" {
+				args = append(args, "-f", filepath.Join(chartDir(t), vs.file))
+			}
+			if out, err := helm(t, args...); err != nil {
+				t.Fatalf("%v\n%s", err, out)
+			}
+		})
+	}
+}
+
+func TestGolden(t *testing.T) {
+	for _, vs := range valueSets {
+		t.Run(vs.name, func(t *testing.T) {
+			out, err := render(t, vs.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := normalizeSynced(out)
+			golden := filepath.Join("testdata/golden", vs.name+".yaml")
+			if *update {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./deploy/helm/charttest -run TestGolden -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("rendered %s differs from %s (run go test ./deploy/helm/charttest -run TestGolden -update and review the diff):\n%s",
+					vs.name, golden, lineDiff(string(want), got))
+			}
+		})
+	}
+}
+
+var (
+	groupsRE    = regexp.MustCompile(`(?s)(\nkind: PrometheusRule\n.*?\n  groups:\n).*$`)
+	dashboardRE = regexp.MustCompile(`(?m)^(  [A-Za-z0-9._-]+\.json): ".*"$`)
+	groupNameRE = regexp.MustCompile(`(?m)^    - name: (.*)$`)
+)
+
+// normalizeSynced replaces the content copied from alerts/ and dashboards/
+// by a summary, so that the golden files follow the chart's templates and a
+// rule edit needs only `make chart-sync`. TestSyncedFilesRendered checks the
+// replaced content against the sources instead.
+func normalizeSynced(out string) string {
+	docs := strings.Split(out, "\n---\n")
+	for i, d := range docs {
+		if m := groupsRE.FindStringSubmatchIndex(d); m != nil {
+			var names []string
+			for _, g := range groupNameRE.FindAllStringSubmatch(d[m[3]:], -1) {
+				names = append(names, "    # group "+g[1])
+			}
+			docs[i] = d[:m[3]] + "    # synced from alerts/, checked by TestSyncedFilesRendered\n" + strings.Join(names, "\n")
+		}
+		docs[i] = dashboardRE.ReplaceAllString(docs[i], `$1: "<synced from dashboards/, checked by TestSyncedFilesRendered>"`)
+	}
+	return strings.Join(docs, "\n---\n")
+}
+
+// lineDiff is a small line-oriented diff for test output.
+func lineDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var a, c string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			c = g[i]
+		}
+		if a != c {
+			fmt.Fprintf(&b, "line %d:\n  - %s\n  + %s\n", i+1, a, c)
+			if n++; n >= 15 {
+				b.WriteString("  ...\n")
+				break
+			}
+		}
+	}
+	return b.String()
+}
+
+// A typo or a weakened security setting in values must fail lint, template
+// and install (values.schema.json), naming the offending key.
+func TestValuesTypoFails(t *testing.T) {
+	cases := []struct {
+		name, values, want string
+	}{
+		{"unknown top-level key", "replicas: 2\n", "replicas"},
+		{"nested typo", "rbac:\n  useClusterRol: false\n", "useClusterRol"},
+		{"exporter config typo", "config:\n  storage:\n    scan_intervall: 5m\n", "scan_intervall"},
+		{"exporter config wrong type", "config:\n  storage:\n    scan_concurrency: lots\n", "scan_concurrency"},
+		{"exporter config bad duration", "config:\n  storage:\n    scan_interval: 5 minutes\n", "scan_interval"},
+		{"inline token", "config:\n  gitea:\n    token: abc\n", "token"},
+		{"wrong type", "port: \"10100\"\n", "port"},
+		{"bad mode", "mode: daemonset\n", "mode"},
+		{"writable root filesystem", "securityContext:\n  readOnlyRootFilesystem: false\n", "readOnlyRootFilesystem"},
+		{"privilege escalation", "securityContext:\n  allowPrivilegeEscalation: true\n  readOnlyRootFilesystem: true\n  capabilities: {drop: [ALL]}\n", "allowPrivilegeEscalation"},
+		{"root user", "podSecurityContext:\n  runAsNonRoot: true\n  runAsUser: 0\n  seccompProfile: {type: RuntimeDefault}\n", "runAsUser"},
+		{"added capability", "securityContext:\n  allowPrivilegeEscalation: false\n  readOnlyRootFilesystem: true\n  capabilities: {drop: [ALL], add: [NET_ADMIN]}\n", "add"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "typo.yaml")
+			if err := os.WriteFile(f, []byte(c.values), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for _, args := range [][]string{
+				{"template", releaseName, chartDir(t), "-f", f},
+				{"lint", "--strict", chartDir(t), "-f", f},
+			} {
+				out, err := helm(t, args...)
+				if err == nil {
+					t.Fatalf("helm %s accepted %q:\n%s", args[0], c.values, out)
+				}
+				if !strings.Contains(err.Error()+out, c.want) {
+					t.Errorf("helm %s error does not name %q:\n%v\n%s", args[0], c.want, err, out)
+				}
+			}
+		})
+	}
+}
+
+// Configuration mistakes the schema cannot express fail in the templates with
+// a message that says what to set.
+func TestTemplateChecks(t *testing.T) {
+	cases := []struct {
+		name, values, want string
+	}{
+		{"roles need namespaces", "rbac:\n  useClusterRole: false\n", "needs config.kubernetes.namespaces"},
+		{"gitea url without token", "config:\n  gitea:\n    url: http://gitea:3000\n", "giteaToken.existingSecret"},
+		{"netpol needs api server", "networkPolicy:\n  enabled: true\n", "networkPolicy.egress.apiServer.cidrs"},
+		{"netpol in sidecar mode", "mode: sidecar\nnetworkPolicy:\n  enabled: true\n", "sidecar mode"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := filepath.Join(t.TempDir(), "v.yaml")
+			if err := os.WriteFile(f, []byte(c.values), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			_, err := helm(t, "template", releaseName, chartDir(t), "-f", f)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("want an error containing %q, got %v", c.want, err)
+			}
+		})
+	}
+}
+
+// manifests splits rendered output into decoded documents.
+func manifests(t testing.TB, out string) []map[string]any {
+	t.Helper()
+	var docs []map[string]any
+	dec := yaml.NewDecoder(strings.NewReader(out))
+	for {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			if err.Error() == "EOF" {
+				break
+			}
+			t.Fatalf("rendered output is not YAML: %v", err)
+		}
+		if m != nil {
+			docs = append(docs, m)
+		}
+	}
+	return docs
+}
+
+func find(docs []map[string]any, kind, name string) map[string]any {
+	for _, d := range docs {
+		md, _ := d["metadata"].(map[string]any)
+		if d["kind"] == kind && (name == "" || md["name"] == name) {
+			return d
+		}
+	}
+	return nil
+}
+
+// Every rendered exporter configuration must be one the exporter accepts:
+// the same strict parser and collector list the binary uses.
+func TestRenderedConfigIsValid(t *testing.T) {
+	names := collectors.Names(collectors.Specs())
+	for _, vs := range valueSets {
+		t.Run(vs.name, func(t *testing.T) {
+			out, err := render(t, vs.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cm := find(manifests(t, out), "ConfigMap", releaseName)
+			if cm == nil {
+				t.Fatal("no exporter ConfigMap rendered")
+			}
+			data, _ := cm["data"].(map[string]any)["forge-exporter.yaml"].(string)
+			if data == "" {
+				t.Fatal("ConfigMap has no forge-exporter.yaml")
+			}
+			name := "/etc/forge-exporter/config/forge-exporter.yaml"
+			cfg, err := config.Parse(name, []byte(data))
+			if err != nil {
+				t.Fatalf("the exporter rejects the rendered config: %v\n%s", err, data)
+			}
+			if err := cfg.CheckCollectorNames(name, names); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// The data PVC is mounted read-only twice over (volume and mount), and the
+// pod meets Pod Security "restricted" in every mode, including the sidecar
+// snippet. The API server's PodSecurity admission checks the same in
+// apiserver_test.go; this is the quick, offline version.
+func TestReadOnlyAndRestricted(t *testing.T) {
+	for _, vs := range valueSets {
+		t.Run(vs.name, func(t *testing.T) {
+			out, err := render(t, vs.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs := manifests(t, out)
+			pod, container := podOf(t, docs)
+			if pod == nil {
+				t.Fatal("no pod spec rendered")
+			}
+			sc, _ := container["securityContext"].(map[string]any)
+			caps, _ := sc["capabilities"].(map[string]any)
+			if sc["allowPrivilegeEscalation"] != false || sc["readOnlyRootFilesystem"] != true ||
+				fmt.Sprint(caps["drop"]) != "[ALL]" || sc["runAsNonRoot"] != true {
+				t.Errorf("container securityContext not restricted: %v", sc)
+			}
+			for _, vm := range container["volumeMounts"].([]any) {
+				m := vm.(map[string]any)
+				if m["readOnly"] != true {
+					t.Errorf("volume mount %v is writable", m["name"])
+				}
+			}
+			for _, v := range pod["volumes"].([]any) {
+				if pvc, ok := v.(map[string]any)["persistentVolumeClaim"].(map[string]any); ok && pvc["readOnly"] != true {
+					t.Errorf("PVC volume %v is not readOnly", pvc["claimName"])
+				}
+			}
+			if vs.name == "contract" {
+				if !strings.Contains(out, "claimName: gitea-shared-storage\n            readOnly: true") {
+					t.Error("contract values do not mount gitea-shared-storage read-only")
+				}
+			}
+		})
+	}
+}
+
+// podOf returns the pod spec and the exporter container of a render: the
+// Deployment's, or in sidecar mode one assembled from the Gitea-chart
+// snippet as the Gitea chart would place it.
+func podOf(t testing.TB, docs []map[string]any) (pod, container map[string]any) {
+	t.Helper()
+	if d := find(docs, "Deployment", ""); d != nil {
+		pod = d["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
+		return pod, pod["containers"].([]any)[0].(map[string]any)
+	}
+	cm := find(docs, "ConfigMap", releaseName+"-gitea-sidecar")
+	if cm == nil {
+		return nil, nil
+	}
+	var snippet struct {
+		ExtraContainers []map[string]any `yaml:"extraContainers"`
+		ExtraVolumes    []any            `yaml:"extraVolumes"`
+	}
+	if err := yaml.Unmarshal([]byte(cm["data"].(map[string]any)["gitea-values.yaml"].(string)), &snippet); err != nil {
+		t.Fatalf("sidecar snippet: %v", err)
+	}
+	if len(snippet.ExtraContainers) != 1 {
+		t.Fatalf("sidecar snippet has %d containers, want 1", len(snippet.ExtraContainers))
+	}
+	return map[string]any{"volumes": snippet.ExtraVolumes, "containers": []any{snippet.ExtraContainers[0]}}, snippet.ExtraContainers[0]
+}
+
+// The README's install section shows the contract's values file verbatim.
+func TestReadmeShowsContractValues(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals, err := os.ReadFile(filepath.Join(chartDir(t), "ci/contract-values.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, vals) {
+		t.Error("README.md does not contain deploy/helm/forge-exporter/ci/contract-values.yaml verbatim (copy it into the Helm install section)")
+	}
+}
+
+// The chart's table of Kubernetes collectors (which decides the RBAC rules)
+// must agree with the exporter's collector list.
+func TestKubeCollectorDefaults(t *testing.T) {
+	src, err := os.ReadFile(filepath.Join(chartDir(t), "templates/_helpers.tpl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?s)define "forge-exporter.kubeCollectorDefaults" -}}\n(.*?)\n\{\{- end`).FindSubmatch(src)
+	if m == nil {
+		t.Fatal("kubeCollectorDefaults not found in _helpers.tpl")
+	}
+	var chart map[string]bool
+	if err := yaml.Unmarshal(m[1], &chart); err != nil {
+		t.Fatal(err)
+	}
+	specs := map[string]collectors.Spec{}
+	for _, s := range collectors.Specs() {
+		specs[s.Name] = s
+	}
+	var pending []string
+	for name, def := range chart {
+		s, ok := specs[name]
+		if !ok {
+			pending = append(pending, name)
+			continue
+		}
+		if s.DefaultEnabled != def {
+			t.Errorf("collector %s: chart assumes enabled-by-default=%v, the exporter says %v", name, def, s.DefaultEnabled)
+		}
+	}
+	sort.Strings(pending)
+	if len(pending) == len(chart) {
+		t.Logf("none of the chart's Kubernetes collectors %v is in collectors.Specs() yet: nothing to compare", pending)
+	} else if len(pending) > 0 {
+		t.Errorf("the chart grants RBAC for collectors the exporter does not have: %v", pending)
+	}
+}
