@@ -15,7 +15,9 @@ import (
 
 type funcCollector func(ctx context.Context, ch chan<- prometheus.Metric) error
 
-func (f funcCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error { return f(ctx, ch) }
+func (f funcCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	return f(ctx, ch)
+}
 
 var valueDesc = prometheus.NewDesc("forge_test_value", "A test value.", nil, nil)
 
