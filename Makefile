@@ -16,6 +16,10 @@ STATICCHECK_VERSION := v0.8.2
 GOVULNCHECK_VERSION := v1.9.0
 STATICCHECK := $(TOOLS)/staticcheck-$(STATICCHECK_VERSION)
 GOVULNCHECK := $(TOOLS)/govulncheck-$(GOVULNCHECK_VERSION)
+# govulncheck cannot reach vuln.go.dev from here: build its database from the
+# OSV entries in the golang.org/x/vulndb module (served by the module proxy).
+VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
+VULNDB := $(TOOLS)/vulndb-$(VULNDB_VERSION)
 RUN_ARGS  ?=
 
 .PHONY: all build run test test-go vet fmt fmt-check lint vulncheck promtool-check bench fuzz tools clean chart-sync
@@ -59,8 +63,13 @@ $(GOVULNCHECK):
 	@echo "installing govulncheck $(GOVULNCHECK_VERSION) into $(TOOLS) (first run only)"
 	@mkdir -p $(TOOLS)/tmp-vc && GOBIN=$(TOOLS)/tmp-vc $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION) && mv $(TOOLS)/tmp-vc/govulncheck $@
 
-vulncheck: $(GOVULNCHECK)
-	$(GOVULNCHECK) ./...
+$(VULNDB):
+	@echo "building the Go vulnerability database $(VULNDB_VERSION) from the module proxy (first run only)"
+	@dir=$$($(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/.*"Dir": "\(.*\)".*/\1/p'); \
+	  $(GO) run ./hack/vulndb -src "$$dir/data/osv" -out $@
+
+vulncheck: $(GOVULNCHECK) $(VULNDB)
+	$(GOVULNCHECK) -db file://$(VULNDB) ./...
 
 ## chart-sync: copy alerts/ and dashboards/ into the Helm chart (Helm cannot read
 ## files outside it) and regenerate the exporter-config part of its
