@@ -31,7 +31,10 @@ type Spec struct {
 
 // Specs returns every collector the exporter knows, in exposition order.
 func Specs() []Spec {
-	return []Spec{}
+	return []Spec{
+		newVolumeSpec(),
+		newDirectorySpec(),
+	}
 }
 
 // Names returns the names of specs.

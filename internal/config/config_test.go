@@ -11,21 +11,23 @@ import (
 // Each invalid file must fail with an error that names the key path and the
 // reason. The expectations are substrings of the full error text.
 var invalidCases = map[string][]string{
-	"invalid-unknown-key.yaml":         {"storage.scan_intervall (line 3): unknown key"},
-	"invalid-inline-token.yaml":        {"gitea.token (line 3): secrets are never accepted inline", "gitea.token_file"},
-	"invalid-url-credentials.yaml":     {"gitea.url: must not contain credentials"},
-	"invalid-wrong-type.yaml":          {"storage.scan_concurrency (line 2): cannot unmarshal string `lots` into int"},
-	"invalid-duration.yaml":            {"storage.scan_interval (line 2):", "is not a valid duration"},
-	"invalid-volume-missing-path.yaml": {"storage.volumes[0].path: is required"},
-	"invalid-duplicate-directory.yaml": {`storage.directories[1].name: duplicate name "packages"`},
-	"invalid-bad-name.yaml":            {`storage.directories[0].name: "Package Store" must match`},
-	"invalid-namespace.yaml":           {`kubernetes.namespaces[0]: "Databases" is not a valid namespace name`},
-	"invalid-cronjob-ref.yaml":         {`kubernetes.protected_volumes[0].cronjobs[0]: "backup-gitea" must be namespace/name`},
-	"invalid-gitea-url.yaml":           {"gitea.url: must be an http:// or https:// URL"},
-	"invalid-gitea-missing-token.yaml": {"gitea.token_file: is required when url is set"},
-	"invalid-drill-max-age.yaml":       {"evidence.drills[0].max_age: is required and must be positive"},
-	"invalid-yaml-syntax.yaml":         {"invalid YAML"},
-	"invalid-collectors-type.yaml":     {"collectors.volume (line 2): cannot unmarshal string `yes please` into bool"},
+	"invalid-unknown-key.yaml":           {"storage.scan_intervall (line 3): unknown key"},
+	"invalid-inline-token.yaml":          {"gitea.token (line 3): secrets are never accepted inline", "gitea.token_file"},
+	"invalid-url-credentials.yaml":       {"gitea.url: must not contain credentials"},
+	"invalid-wrong-type.yaml":            {"storage.scan_concurrency (line 2): cannot unmarshal string `lots` into int"},
+	"invalid-duration.yaml":              {"storage.scan_interval (line 2):", "is not a valid duration"},
+	"invalid-volume-missing-path.yaml":   {"storage.volumes[0].path: is required"},
+	"invalid-duplicate-directory.yaml":   {`storage.directories[1].name: duplicate name "packages"`},
+	"invalid-scan-cache.yaml":            {"storage.scan_cache_max_dirs: must not be negative"},
+	"invalid-directory-incremental.yaml": {"storage.directories[0].incremental (line 5): cannot unmarshal string `sometimes` into bool"},
+	"invalid-bad-name.yaml":              {`storage.directories[0].name: "Package Store" must match`},
+	"invalid-namespace.yaml":             {`kubernetes.namespaces[0]: "Databases" is not a valid namespace name`},
+	"invalid-cronjob-ref.yaml":           {`kubernetes.protected_volumes[0].cronjobs[0]: "backup-gitea" must be namespace/name`},
+	"invalid-gitea-url.yaml":             {"gitea.url: must be an http:// or https:// URL"},
+	"invalid-gitea-missing-token.yaml":   {"gitea.token_file: is required when url is set"},
+	"invalid-drill-max-age.yaml":         {"evidence.drills[0].max_age: is required and must be positive"},
+	"invalid-yaml-syntax.yaml":           {"invalid YAML"},
+	"invalid-collectors-type.yaml":       {"collectors.volume (line 2): cannot unmarshal string `yes please` into bool"},
 }
 
 func TestInvalidConfigs(t *testing.T) {

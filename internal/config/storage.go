@@ -16,6 +16,13 @@ type Storage struct {
 	MaxScanDuration Duration `yaml:"max_scan_duration"`
 	// ScanConcurrency bounds parallel directory reads; 0 sizes it for the machine.
 	ScanConcurrency int `yaml:"scan_concurrency"`
+	// FullScanInterval forces a scan that reuses nothing from the previous
+	// ones at least this often, bounding how stale an incremental total can
+	// be when a file is rewritten in place. 0 means the default (1h).
+	FullScanInterval Duration `yaml:"full_scan_interval"`
+	// ScanCacheMaxDirs bounds the per-directory cache of each incremental
+	// directory (about 200 bytes per directory). 0 means the default.
+	ScanCacheMaxDirs int `yaml:"scan_cache_max_dirs"`
 }
 
 // Volume is a mounted filesystem and the PVC identity it belongs to.
@@ -30,7 +37,15 @@ type Volume struct {
 type Directory struct {
 	Name string `yaml:"name"`
 	Path string `yaml:"path"`
+	// Incremental reuses unchanged directories between scans (default true).
+	// Right for trees whose files are never rewritten in place, such as
+	// content-addressed blobs; set it to false for a directory whose files
+	// grow in place (chunked uploads).
+	Incremental *bool `yaml:"incremental"`
 }
+
+// IsIncremental reports whether the directory is scanned incrementally.
+func (d Directory) IsIncremental() bool { return d.Incremental == nil || *d.Incremental }
 
 func (s *Storage) validate(p *problems, path string) {
 	if s.ScanInterval == 0 {
@@ -38,6 +53,12 @@ func (s *Storage) validate(p *problems, path string) {
 	}
 	if s.MaxScanDuration == 0 {
 		s.MaxScanDuration = Duration(10 * time.Minute)
+	}
+	if s.FullScanInterval == 0 {
+		s.FullScanInterval = Duration(time.Hour)
+	}
+	if s.ScanCacheMaxDirs < 0 {
+		p.add(path+".scan_cache_max_dirs", "must not be negative (0 is the default), got %d", s.ScanCacheMaxDirs)
 	}
 	if s.ScanInterval < Duration(time.Second) {
 		p.add(path+".scan_interval", "must be at least 1s, got %s", s.ScanInterval)
