@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -21,13 +22,26 @@ type Gitea struct {
 	LabelContract []RunnerLabel `yaml:"label_contract"`
 	// PackageOwners limits the registry sweep; empty discovers owners through the admin API.
 	PackageOwners []string `yaml:"package_owners"`
+	// PackageFilesRecheck re-lists the files of a package version already
+	// seen after this long (container tags can be re-pushed); 0 means 24h.
+	PackageFilesRecheck Duration `yaml:"package_files_recheck"`
 }
 
 // RunnerLabel is one entry of the runner label contract.
 type RunnerLabel struct {
-	Label            string `yaml:"label"`
-	Purpose          string `yaml:"purpose"`
-	MinOnlineRunners int    `yaml:"min_online_runners"`
+	Label   string `yaml:"label"`
+	Purpose string `yaml:"purpose"`
+	// MinOnlineRunners is how many online runners must carry the label;
+	// unset means 1, 0 declares a known label that needs no runner.
+	MinOnlineRunners *int `yaml:"min_online_runners"`
+}
+
+// Required returns the minimum number of online runners for the label.
+func (l RunnerLabel) Required() int {
+	if l.MinOnlineRunners == nil {
+		return 1
+	}
+	return *l.MinOnlineRunners
 }
 
 func (g *Gitea) validate(p *problems, path string) {
@@ -39,6 +53,18 @@ func (g *Gitea) validate(p *problems, path string) {
 	}
 	if g.RequestsPerSecond == 0 {
 		g.RequestsPerSecond = 10
+	}
+	if g.PackageFilesRecheck == 0 {
+		g.PackageFilesRecheck = Duration(24 * time.Hour)
+	}
+	if g.Timeout < 0 {
+		p.add(path+".timeout", "must be positive, got %s", g.Timeout)
+	}
+	if g.Interval < Duration(time.Second) {
+		p.add(path+".interval", "must be at least 1s, got %s", g.Interval)
+	}
+	if g.PackageFilesRecheck < 0 {
+		p.add(path+".package_files_recheck", "must be positive, got %s", g.PackageFilesRecheck)
 	}
 	if g.URL != "" {
 		u, err := url.Parse(g.URL)
@@ -64,12 +90,27 @@ func (g *Gitea) validate(p *problems, path string) {
 		lp := fmt.Sprintf("%s.label_contract[%d]", path, i)
 		if l.Label == "" {
 			p.add(lp+".label", "is required")
+		} else if strings.TrimSpace(l.Label) != l.Label || strings.ContainsAny(l.Label, " \t\n,") {
+			p.add(lp+".label", "%q must not contain spaces or commas (a runner label is one word, e.g. ubuntu-latest)", l.Label)
 		} else if seen[l.Label] {
 			p.add(lp+".label", "duplicate label %q", l.Label)
 		}
 		seen[l.Label] = true
-		if l.MinOnlineRunners < 0 {
+		if l.Required() < 0 {
 			p.add(lp+".min_online_runners", "must not be negative")
 		}
+	}
+	owners := map[string]bool{}
+	for i, o := range g.PackageOwners {
+		op := fmt.Sprintf("%s.package_owners[%d]", path, i)
+		switch {
+		case o == "":
+			p.add(op, "must not be empty")
+		case strings.ContainsAny(o, "/ \t\n?#%"):
+			p.add(op, "%q is not a Gitea user or organisation name", o)
+		case owners[o]:
+			p.add(op, "duplicate owner %q", o)
+		}
+		owners[o] = true
 	}
 }

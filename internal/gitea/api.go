@@ -1,0 +1,190 @@
+package gitea
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+
+	sdk "code.gitea.io/sdk/gitea"
+)
+
+// ErrRunnerListUnsupported is returned by Runners when the server is older
+// than Gitea 1.24, which introduced GET /api/v1/admin/actions/runners.
+var ErrRunnerListUnsupported = errors.New("the admin runner list (GET /api/v1/admin/actions/runners) needs Gitea 1.24 or newer")
+
+// Runner is one registered Actions runner as the admin API reports it.
+type Runner struct {
+	ID       int64
+	Name     string
+	Online   bool
+	Busy     bool
+	Disabled bool
+	Labels   []string
+}
+
+// Runners lists every runner (global, organisation and repository runners).
+// The token's user must be a site admin and the token needs read:admin.
+func (c *Client) Runners(ctx context.Context) ([]Runner, error) {
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if !AtLeast(info.Version, 1, 24) {
+		return nil, fmt.Errorf("Gitea %s: %w", info.Version, ErrRunnerListUnsupported)
+	}
+	cl, tok, err := c.api(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Runner
+	err = paginate(ctx, info.MaxPageSize, func(page, size int) (int, int64, error) {
+		// The SDK gates this call on 1.25; SetGiteaVersion("") lifts the
+		// gate, and our own check above allows 1.24.
+		res, resp, err := cl.ListAdminActionRunners(sdk.ListActionRunnersOptions{ListOptions: sdk.ListOptions{Page: page, PageSize: size}})
+		if err != nil {
+			return 0, 0, c.describe(tok, "GET /api/v1/admin/actions/runners", resp, err)
+		}
+		if res == nil {
+			return 0, 0, errors.New("GET /api/v1/admin/actions/runners: empty answer")
+		}
+		for _, r := range res.Runners {
+			if r == nil {
+				continue
+			}
+			run := Runner{ID: r.ID, Name: r.Name, Online: r.Status == "online", Busy: r.Busy, Disabled: r.Disabled}
+			for _, l := range r.Labels {
+				if l != nil && l.Name != "" {
+					run.Labels = append(run.Labels, l.Name)
+				}
+			}
+			sort.Strings(run.Labels)
+			out = append(out, run)
+		}
+		return len(res.Runners), res.TotalCount, nil
+	})
+	return out, err
+}
+
+// Owners lists every user and organisation name, for package discovery.
+func (c *Client) Owners(ctx context.Context) ([]string, error) {
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cl, tok, err := c.api(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	err = paginate(ctx, info.MaxPageSize, func(page, size int) (int, int64, error) {
+		users, resp, err := cl.AdminListUsers(sdk.AdminListUsersOptions{ListOptions: sdk.ListOptions{Page: page, PageSize: size}})
+		if err != nil {
+			return 0, 0, c.describe(tok, "GET /api/v1/admin/users", resp, err)
+		}
+		for _, u := range users {
+			if u != nil && u.UserName != "" {
+				out = append(out, u.UserName)
+			}
+		}
+		return len(users), totalOf(resp), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = paginate(ctx, info.MaxPageSize, func(page, size int) (int, int64, error) {
+		orgs, resp, err := cl.AdminListOrgs(sdk.AdminListOrgsOptions{ListOptions: sdk.ListOptions{Page: page, PageSize: size}})
+		if err != nil {
+			return 0, 0, c.describe(tok, "GET /api/v1/admin/orgs", resp, err)
+		}
+		for _, o := range orgs {
+			if o != nil && o.UserName != "" {
+				out = append(out, o.UserName)
+			}
+		}
+		return len(orgs), totalOf(resp), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(out)
+	return dedupe(out), nil
+}
+
+func dedupe(sorted []string) []string {
+	out := sorted[:0]
+	for i, s := range sorted {
+		if i == 0 || s != sorted[i-1] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// PackageVersion is one version of one package.
+type PackageVersion struct {
+	// ID is the version's ID; Gitea never reuses it.
+	ID      int64
+	Owner   string
+	Type    string
+	Name    string
+	Version string
+}
+
+// ErrOwnerNotFound is returned by PackageVersions for an unknown owner.
+var ErrOwnerNotFound = errors.New("owner not found")
+
+// PackageVersions lists every package version of owner.
+func (c *Client) PackageVersions(ctx context.Context, owner string) ([]PackageVersion, error) {
+	info, err := c.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cl, tok, err := c.api(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []PackageVersion
+	what := fmt.Sprintf("GET /api/v1/packages/%s", owner)
+	err = paginate(ctx, info.MaxPageSize, func(page, size int) (int, int64, error) {
+		pkgs, resp, err := cl.ListPackages(owner, sdk.ListPackagesOptions{ListOptions: sdk.ListOptions{Page: page, PageSize: size}})
+		if err != nil {
+			if resp != nil && resp.Response != nil && resp.StatusCode == 404 {
+				return 0, 0, fmt.Errorf("%s: %w", what, ErrOwnerNotFound)
+			}
+			return 0, 0, c.describe(tok, what, resp, err)
+		}
+		for _, p := range pkgs {
+			if p == nil {
+				continue
+			}
+			out = append(out, PackageVersion{ID: p.ID, Owner: owner, Type: p.Type, Name: p.Name, Version: p.Version})
+		}
+		return len(pkgs), totalOf(resp), nil
+	})
+	return out, err
+}
+
+// PackageFiles returns the number of files of one package version and the
+// sum of their sizes.
+func (c *Client) PackageFiles(ctx context.Context, v PackageVersion) (files int, bytes int64, err error) {
+	cl, tok, err := c.api(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	list, resp, err := cl.ListPackageFiles(v.Owner, v.Type, v.Name, v.Version)
+	if err != nil {
+		return 0, 0, c.describe(tok, fmt.Sprintf("GET /api/v1/packages/%s/%s/%s/%s/files", v.Owner, v.Type, v.Name, v.Version), resp, err)
+	}
+	for _, f := range list {
+		if f == nil {
+			continue
+		}
+		if f.Size < 0 {
+			return 0, 0, fmt.Errorf("package %s/%s/%s %s: file %q has a negative size", v.Owner, v.Type, v.Name, v.Version, f.Name)
+		}
+		files++
+		bytes += f.Size
+	}
+	return files, bytes, nil
+}

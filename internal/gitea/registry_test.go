@@ -1,0 +1,143 @@
+package gitea
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func totalsOf(s RegistrySample) map[string]PackageTotals {
+	out := map[string]PackageTotals{}
+	for _, t := range s.Totals {
+		out[t.Owner+"/"+t.Type] = t
+	}
+	return out
+}
+
+func TestRegistrySweepIsIncremental(t *testing.T) {
+	f := newFake(t, testToken)
+	f.maxItems = 4
+	f.users = []string{"alice", "forgeadmin"}
+	f.orgs = []string{"acme"}
+	f.pkgs["alice"] = nil
+	f.pkgs["forgeadmin"] = []fakePkg{{ID: 1, Type: "generic", Name: "tool", V: "1.0", Sizes: []int64{100, 23}}}
+	var acme []fakePkg
+	for i := range 9 {
+		acme = append(acme, fakePkg{ID: int64(10 + i), Type: "pypi", Name: fmt.Sprintf("lib%d", i%3), V: fmt.Sprintf("0.%d", i), Sizes: []int64{1000}})
+	}
+	f.pkgs["acme"] = acme
+	var mu sync.Mutex
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	c, _, _ := newClient(t, f.URL, Options{})
+	reg := NewRegistry(c, RegistryOptions{Recheck: 24 * time.Hour, Now: clock})
+	filesPath := func() int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		n := 0
+		for p, c := range f.requests {
+			if len(p) > 6 && p[len(p)-6:] == "/files" {
+				n += c
+			}
+		}
+		return n
+	}
+
+	s, err := reg.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := totalsOf(s)
+	if g := got["forgeadmin/generic"]; g.Packages != 1 || g.Versions != 1 || g.Bytes != 123 || g.Files != 2 {
+		t.Errorf("forgeadmin/generic = %+v", g)
+	}
+	if g := got["acme/pypi"]; g.Packages != 3 || g.Versions != 9 || g.Bytes != 9000 {
+		t.Errorf("acme/pypi = %+v", g)
+	}
+	if len(got) != 2 || s.Owners != 3 || s.FileListings != 10 || filesPath() != 10 {
+		t.Errorf("totals %v, owners %d, listings %d, file requests %d", got, s.Owners, s.FileListings, filesPath())
+	}
+	// acme's 9 versions in pages of 4: 3 requests.
+	if n := f.count("/api/v1/packages/acme"); n != 3 {
+		t.Errorf("%d package list requests for acme, want 3", n)
+	}
+
+	// Nothing new: no file listing at all.
+	s, err = reg.Sweep(context.Background())
+	if err != nil || s.FileListings != 0 || filesPath() != 10 {
+		t.Fatalf("second sweep: err %v, listings %d, file requests %d", err, s.FileListings, filesPath())
+	}
+
+	// One new version, one deleted: exactly one listing, totals follow.
+	f.mu.Lock()
+	f.pkgs["acme"] = append(f.pkgs["acme"][1:], fakePkg{ID: 99, Type: "pypi", Name: "lib9", V: "1.0", Sizes: []int64{5, 5}})
+	f.mu.Unlock()
+	s, err = reg.Sweep(context.Background())
+	if err != nil || s.FileListings != 1 || filesPath() != 11 {
+		t.Fatalf("third sweep: err %v, listings %d, file requests %d", err, s.FileListings, filesPath())
+	}
+	if g := totalsOf(s)["acme/pypi"]; g.Packages != 4 || g.Versions != 9 || g.Bytes != 8010 {
+		t.Errorf("acme/pypi after the change = %+v", g)
+	}
+
+	// After the recheck period every version is listed again.
+	mu.Lock()
+	now = now.Add(25 * time.Hour)
+	mu.Unlock()
+	s, err = reg.Sweep(context.Background())
+	if err != nil || s.FileListings != 10 {
+		t.Fatalf("sweep after recheck: err %v, listings %d", err, s.FileListings)
+	}
+}
+
+func TestRegistryKeepsProgressOfAFailedSweep(t *testing.T) {
+	f := newFake(t, testToken)
+	for i := range 20 {
+		f.pkgs["acme"] = append(f.pkgs["acme"], fakePkg{ID: int64(i + 1), Type: "generic", Name: "p", V: fmt.Sprint(i), Sizes: []int64{1}})
+	}
+	c, _, _ := newClient(t, f.URL, Options{})
+	reg := NewRegistry(c, RegistryOptions{Owners: []string{"acme"}, Workers: 1})
+	// The server fails after 5 file listings.
+	var n int
+	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if len(r.URL.Path) > 6 && r.URL.Path[len(r.URL.Path)-6:] == "/files" {
+			n++
+			if n > 5 {
+				w.WriteHeader(503)
+				return true
+			}
+		}
+		return false
+	}
+	if _, err := reg.Sweep(context.Background()); err == nil {
+		t.Fatal("sweep succeeded although the server failed")
+	}
+	f.mu.Lock()
+	f.hook = nil
+	f.mu.Unlock()
+	s, err := reg.Sweep(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.FileListings != 15 {
+		t.Errorf("second sweep listed %d versions, want the 15 the first did not finish", s.FileListings)
+	}
+	if g := totalsOf(s)["acme/generic"]; g.Versions != 20 || g.Bytes != 20 {
+		t.Errorf("totals = %+v", g)
+	}
+}
+
+func TestRegistryConfiguredOwnerMissing(t *testing.T) {
+	f := newFake(t, testToken)
+	c, _, _ := newClient(t, f.URL, Options{})
+	reg := NewRegistry(c, RegistryOptions{Owners: []string{"ghost"}})
+	_, err := reg.Sweep(context.Background())
+	if err == nil || !errors.Is(err, ErrOwnerNotFound) || !strings.Contains(err.Error(), "ghost") {
+		t.Fatalf("err = %v, want owner not found naming ghost", err)
+	}
+}
