@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/railiance/forge-exporter/internal/testenv/giteafake"
 )
 
 // testToken is the known token value every scenario uses; no error or log
@@ -43,7 +45,7 @@ func newClient(t *testing.T, url string, opts Options) (*Client, string, *logBuf
 	logs := &logBuffer{}
 	opts.URL = url
 	if opts.TokenFile == "" {
-		opts.TokenFile = writeToken(t, dir, testToken)
+		opts.TokenFile = giteafake.WriteToken(t, dir, testToken)
 	}
 	if opts.Timeout == 0 {
 		opts.Timeout = 2 * time.Second
@@ -86,10 +88,10 @@ func TestNewMakesNoRequestAndProbeFailsWhileGiteaIsDown(t *testing.T) {
 func TestRunnersPaginateWithTheServersPageSize(t *testing.T) {
 	for _, n := range []int{0, 1, 6, 7} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
-			f := newFake(t, testToken)
-			f.maxItems = 3
+			f := giteafake.New(t, testToken)
+			f.MaxItems = 3
 			for i := range n {
-				f.runners = append(f.runners, fakeRunner{ID: int64(i + 1), Name: fmt.Sprintf("r%d", i), Online: i%2 == 0, Labels: []string{"b", "a"}})
+				f.Runners = append(f.Runners, giteafake.Runner{ID: int64(i + 1), Name: fmt.Sprintf("r%d", i), Online: i%2 == 0, Labels: []string{"b", "a"}})
 			}
 			c, _, _ := newClient(t, f.URL, Options{})
 			rs, err := c.Runners(context.Background())
@@ -105,7 +107,7 @@ func TestRunnersPaginateWithTheServersPageSize(t *testing.T) {
 			// Pages of 3: a full last page ends on the reported total, a
 			// short one on its length; an empty list takes one request.
 			want := max(1, (n+2)/3)
-			if got := f.count("/api/v1/admin/actions/runners"); got != want {
+			if got := f.Count("/api/v1/admin/actions/runners"); got != want {
 				t.Errorf("%d runner list requests, want %d", got, want)
 			}
 		})
@@ -128,9 +130,9 @@ func TestVersionGates(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.version, func(t *testing.T) {
-			f := newFake(t, testToken)
-			f.version = tc.version
-			f.runners = []fakeRunner{{ID: 1, Name: "r", Online: true}}
+			f := giteafake.New(t, testToken)
+			f.Version = tc.version
+			f.Runners = []giteafake.Runner{{ID: 1, Name: "r", Online: true}}
 			c, _, _ := newClient(t, f.URL, Options{})
 			rs, err := c.Runners(context.Background())
 			if tc.supported {
@@ -142,7 +144,7 @@ func TestVersionGates(t *testing.T) {
 			if !errors.Is(err, ErrRunnerListUnsupported) || !strings.Contains(err.Error(), tc.version) {
 				t.Fatalf("err = %v, want ErrRunnerListUnsupported naming the version", err)
 			}
-			if f.count("/api/v1/admin/actions/runners") != 0 {
+			if f.Count("/api/v1/admin/actions/runners") != 0 {
 				t.Error("the runner list was requested from a server that does not have it")
 			}
 		})
@@ -163,15 +165,15 @@ func TestErrorsAreClearAndNeverCarryTheToken(t *testing.T) {
 		}, []string{"HTTP 500", "admin/actions/runners"}, "500"},
 		{"502 JSON message echoing the header", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(502)
-			writeJSON(w, map[string]string{"message": "bad gateway for " + echo(r)})
+			giteafake.WriteJSON(w, map[string]string{"message": "bad gateway for " + echo(r)})
 		}, []string{"HTTP 502", "<redacted>"}, "502"},
 		{"401", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(401)
-			writeJSON(w, map[string]string{"message": "invalid token " + r.Header.Get("Authorization")})
+			giteafake.WriteJSON(w, map[string]string{"message": "invalid token " + r.Header.Get("Authorization")})
 		}, []string{"HTTP 401", "token was rejected", "gitea.token_file"}, "401"},
 		{"403", func(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(403)
-			writeJSON(w, map[string]string{"message": "token does not have at least one of required scope(s): [read:admin]"})
+			giteafake.WriteJSON(w, map[string]string{"message": "token does not have at least one of required scope(s): [read:admin]"})
 		}, []string{"HTTP 403", "read:admin", "site-admin"}, "403"},
 		{"malformed JSON", func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"runners": [{"id": "one"}]}`)
@@ -203,8 +205,8 @@ func TestErrorsAreClearAndNeverCarryTheToken(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFake(t, testToken)
-			f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+			f := giteafake.New(t, testToken)
+			f.Hook = func(w http.ResponseWriter, r *http.Request) bool {
 				if r.URL.Path != "/api/v1/admin/actions/runners" {
 					return false
 				}
@@ -239,8 +241,8 @@ func TestErrorsAreClearAndNeverCarryTheToken(t *testing.T) {
 }
 
 func TestTokenFileIsReReadWhenItChanges(t *testing.T) {
-	f := newFake(t, testToken)
-	f.runners = []fakeRunner{{ID: 1, Name: "r"}}
+	f := giteafake.New(t, testToken)
+	f.Runners = []giteafake.Runner{{ID: 1, Name: "r"}}
 	dir := t.TempDir()
 	// A Kubernetes Secret volume: token -> ..data/token, ..data -> a
 	// timestamped directory that is replaced by an atomic symlink swap.
@@ -272,9 +274,9 @@ func TestTokenFileIsReReadWhenItChanges(t *testing.T) {
 	// The server rotates the token; the old one is rejected until the
 	// Secret is updated.
 	const rotated = "forge-test-token-rotated-77aa01"
-	f.mu.Lock()
-	f.token = rotated
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Token = rotated
+	f.Mu.Unlock()
 	_, err := c.Runners(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("old token: %v, want a 401", err)
@@ -305,7 +307,7 @@ func TestTokenFileIsReReadWhenItChanges(t *testing.T) {
 }
 
 func TestRateLimitAppliesToEveryRequest(t *testing.T) {
-	f := newFake(t, testToken)
+	f := giteafake.New(t, testToken)
 	// A burst of one request, then one per 1000 s: a probe (two requests)
 	// gets its first request through and waits for the second until the
 	// context ends.
@@ -315,9 +317,9 @@ func TestRateLimitAppliesToEveryRequest(t *testing.T) {
 	if _, err := c.Probe(ctx); err == nil {
 		t.Fatal("Probe (two requests) succeeded although the limiter allows one")
 	}
-	if f.count("/api/v1/version") != 1 || f.count("/api/v1/settings/api") != 0 {
+	if f.Count("/api/v1/version") != 1 || f.Count("/api/v1/settings/api") != 0 {
 		t.Errorf("requests that reached the server: version %d, settings %d; want 1 and 0",
-			f.count("/api/v1/version"), f.count("/api/v1/settings/api"))
+			f.Count("/api/v1/version"), f.Count("/api/v1/settings/api"))
 	}
 }
 

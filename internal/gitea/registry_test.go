@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/railiance/forge-exporter/internal/testenv/giteafake"
 )
 
 func totalsOf(s RegistrySample) map[string]PackageTotals {
@@ -20,33 +22,23 @@ func totalsOf(s RegistrySample) map[string]PackageTotals {
 }
 
 func TestRegistrySweepIsIncremental(t *testing.T) {
-	f := newFake(t, testToken)
-	f.maxItems = 4
-	f.users = []string{"alice", "forgeadmin"}
-	f.orgs = []string{"acme"}
-	f.pkgs["alice"] = nil
-	f.pkgs["forgeadmin"] = []fakePkg{{ID: 1, Type: "generic", Name: "tool", V: "1.0", Sizes: []int64{100, 23}}}
-	var acme []fakePkg
+	f := giteafake.New(t, testToken)
+	f.MaxItems = 4
+	f.Users = []string{"alice", "forgeadmin"}
+	f.Orgs = []string{"acme"}
+	f.Packages["alice"] = nil
+	f.Packages["forgeadmin"] = []giteafake.Package{{ID: 1, Type: "generic", Name: "tool", Version: "1.0", Sizes: []int64{100, 23}}}
+	var acme []giteafake.Package
 	for i := range 9 {
-		acme = append(acme, fakePkg{ID: int64(10 + i), Type: "pypi", Name: fmt.Sprintf("lib%d", i%3), V: fmt.Sprintf("0.%d", i), Sizes: []int64{1000}})
+		acme = append(acme, giteafake.Package{ID: int64(10 + i), Type: "pypi", Name: fmt.Sprintf("lib%d", i%3), Version: fmt.Sprintf("0.%d", i), Sizes: []int64{1000}})
 	}
-	f.pkgs["acme"] = acme
+	f.Packages["acme"] = acme
 	var mu sync.Mutex
 	now := time.Unix(1_800_000_000, 0)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	c, _, _ := newClient(t, f.URL, Options{})
 	reg := NewRegistry(c, RegistryOptions{Recheck: 24 * time.Hour, Now: clock})
-	filesPath := func() int {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		n := 0
-		for p, c := range f.requests {
-			if len(p) > 6 && p[len(p)-6:] == "/files" {
-				n += c
-			}
-		}
-		return n
-	}
+	filesPath := f.FileRequests
 
 	s, err := reg.Sweep(context.Background())
 	if err != nil {
@@ -63,7 +55,7 @@ func TestRegistrySweepIsIncremental(t *testing.T) {
 		t.Errorf("totals %v, owners %d, listings %d, file requests %d", got, s.Owners, s.FileListings, filesPath())
 	}
 	// acme's 9 versions in pages of 4: 3 requests.
-	if n := f.count("/api/v1/packages/acme"); n != 3 {
+	if n := f.Count("/api/v1/packages/acme"); n != 3 {
 		t.Errorf("%d package list requests for acme, want 3", n)
 	}
 
@@ -74,9 +66,9 @@ func TestRegistrySweepIsIncremental(t *testing.T) {
 	}
 
 	// One new version, one deleted: exactly one listing, totals follow.
-	f.mu.Lock()
-	f.pkgs["acme"] = append(f.pkgs["acme"][1:], fakePkg{ID: 99, Type: "pypi", Name: "lib9", V: "1.0", Sizes: []int64{5, 5}})
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Packages["acme"] = append(f.Packages["acme"][1:], giteafake.Package{ID: 99, Type: "pypi", Name: "lib9", Version: "1.0", Sizes: []int64{5, 5}})
+	f.Mu.Unlock()
 	s, err = reg.Sweep(context.Background())
 	if err != nil || s.FileListings != 1 || filesPath() != 11 {
 		t.Fatalf("third sweep: err %v, listings %d, file requests %d", err, s.FileListings, filesPath())
@@ -96,15 +88,15 @@ func TestRegistrySweepIsIncremental(t *testing.T) {
 }
 
 func TestRegistryKeepsProgressOfAFailedSweep(t *testing.T) {
-	f := newFake(t, testToken)
+	f := giteafake.New(t, testToken)
 	for i := range 20 {
-		f.pkgs["acme"] = append(f.pkgs["acme"], fakePkg{ID: int64(i + 1), Type: "generic", Name: "p", V: fmt.Sprint(i), Sizes: []int64{1}})
+		f.Packages["acme"] = append(f.Packages["acme"], giteafake.Package{ID: int64(i + 1), Type: "generic", Name: "p", Version: fmt.Sprint(i), Sizes: []int64{1}})
 	}
 	c, _, _ := newClient(t, f.URL, Options{})
 	reg := NewRegistry(c, RegistryOptions{Owners: []string{"acme"}, Workers: 1})
 	// The server fails after 5 file listings.
 	var n int
-	f.hook = func(w http.ResponseWriter, r *http.Request) bool {
+	f.Hook = func(w http.ResponseWriter, r *http.Request) bool {
 		if len(r.URL.Path) > 6 && r.URL.Path[len(r.URL.Path)-6:] == "/files" {
 			n++
 			if n > 5 {
@@ -117,9 +109,9 @@ func TestRegistryKeepsProgressOfAFailedSweep(t *testing.T) {
 	if _, err := reg.Sweep(context.Background()); err == nil {
 		t.Fatal("sweep succeeded although the server failed")
 	}
-	f.mu.Lock()
-	f.hook = nil
-	f.mu.Unlock()
+	f.Mu.Lock()
+	f.Hook = nil
+	f.Mu.Unlock()
 	s, err := reg.Sweep(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -133,7 +125,7 @@ func TestRegistryKeepsProgressOfAFailedSweep(t *testing.T) {
 }
 
 func TestRegistryConfiguredOwnerMissing(t *testing.T) {
-	f := newFake(t, testToken)
+	f := giteafake.New(t, testToken)
 	c, _, _ := newClient(t, f.URL, Options{})
 	reg := NewRegistry(c, RegistryOptions{Owners: []string{"ghost"}})
 	_, err := reg.Sweep(context.Background())

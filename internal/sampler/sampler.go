@@ -108,6 +108,10 @@ type Sampler[T any] struct {
 	// when it starts and once when it recovers, never once per run.
 	failing bool
 	wake    chan struct{}
+	// runs counts finished runs and running says one is in progress, so a
+	// caller of Trigger can wait for the run it asked for (Runs).
+	runs    uint64
+	running bool
 }
 
 // New returns a sampler; call Run to start it.
@@ -161,6 +165,9 @@ func (s *Sampler[T]) runOnce(parent context.Context) {
 	}
 	ctx, cancel := context.WithTimeout(parent, s.opts.Timeout)
 	defer cancel()
+	s.mu.Lock()
+	s.running = true
+	s.mu.Unlock()
 	start := time.Now()
 	v, err := s.call(ctx)
 	if err == nil && ctx.Err() != nil {
@@ -170,6 +177,8 @@ func (s *Sampler[T]) runOnce(parent context.Context) {
 	s.metrics.duration.WithLabelValues(s.name).Set(d.Seconds())
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.runs++
+	s.running = false
 	s.lastErr = err
 	if err != nil {
 		if parent.Err() != nil {
@@ -208,6 +217,15 @@ func (s *Sampler[T]) Last() (T, time.Time, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.value, s.at, s.ok
+}
+
+// Runs returns the number of runs finished so far and whether a run is in
+// progress. After Trigger, the run it asked for has finished once Runs
+// reaches finished+1 (idle before) or finished+2 (running before).
+func (s *Sampler[T]) Runs() (finished uint64, running bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.runs, s.running
 }
 
 // Err returns the error of the last run, nil if it succeeded.

@@ -24,7 +24,9 @@
 //     objects.
 //   - (*Gitea).CLI(t, args...) runs the gitea CLI against this instance.
 //   - CreateToken(t, name, scopes...) creates an access token for the admin
-//     with exactly these scopes; WriteTokenFile writes one to a 0600 file.
+//     with exactly these scopes; WriteTokenFile writes one to a 0600 file;
+//     DeleteToken revokes one (token rotation tests).
+//   - Do(t, method, path, body) calls the API with the harness token.
 //   - CreateUser(t, name) and CreateOrg(t, name) add package owners.
 //   - RegisterRunner(t, name, labels...) registers a runner through the
 //     runner protocol (Connect JSON: Register, then Declare), with a fresh
@@ -313,6 +315,26 @@ func (g *Gitea) CreateToken(t testing.TB, name string, scopes ...string) string 
 		t.Fatalf("generate-access-token printed something that is not a token (%d bytes)", len(out))
 	}
 	return tok
+}
+
+// DeleteToken deletes one of the admin's access tokens by name (with basic
+// auth: Gitea does not let a token manage tokens).
+func (g *Gitea) DeleteToken(t testing.TB, name string) {
+	t.Helper()
+	req, err := http.NewRequest("DELETE", g.URL+"/api/v1/users/"+g.AdminUser+"/tokens/"+name, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth(g.AdminUser, g.AdminPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusNoContent {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("deleting token %s: HTTP %d: %s", name, resp.StatusCode, b)
+	}
 }
 
 // WriteTokenFile writes tok to a new 0600 file and returns its path.

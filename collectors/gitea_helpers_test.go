@@ -1,0 +1,291 @@
+package collectors
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/railiance/forge-exporter/internal/config"
+	"github.com/railiance/forge-exporter/internal/exporter"
+	"github.com/railiance/forge-exporter/internal/sampler"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata/")
+
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// giteaEnv runs some of the Gitea collectors for one configuration and
+// records every output (logs, scrape errors, expositions), so a test can
+// check that a secret appears in none of them.
+type giteaEnv struct {
+	t       *testing.T
+	deps    *Deps
+	named   []exporter.Named
+	logs    *syncBuffer
+	outputs []string
+	mu      sync.Mutex
+}
+
+// startGitea builds the named collectors for cfg (as collectors.Build does)
+// and starts their background work until the test ends.
+func startGitea(t *testing.T, cfg config.Gitea, names ...string) *giteaEnv {
+	t.Helper()
+	logs := &syncBuffer{}
+	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e := &giteaEnv{t: t, logs: logs}
+	e.deps = &Deps{
+		Logger:   logger,
+		Config:   &config.Config{Gitea: cfg},
+		Samplers: sampler.NewMetrics(prometheus.NewRegistry()),
+		Now:      time.Now,
+		enabled:  map[string]bool{},
+		shared:   map[string]any{},
+	}
+	for _, s := range Specs() {
+		for _, n := range names {
+			if s.Name != n {
+				continue
+			}
+			c, err := s.New(e.deps)
+			if err != nil {
+				t.Fatalf("collector %s: %v", n, err)
+			}
+			e.named = append(e.named, exporter.Named{Name: n, Collector: c})
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, r := range e.deps.runs {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.fn(ctx) }()
+	}
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return e
+}
+
+func (e *giteaEnv) collector(name string) exporter.Collector {
+	for _, n := range e.named {
+		if n.Name == name {
+			return n.Collector
+		}
+	}
+	e.t.Fatalf("collector %s not started", name)
+	return nil
+}
+
+// trigger asks every sampler of the named collectors for a new sweep and
+// waits until each has finished one that started after this call.
+func (e *giteaEnv) trigger(names ...string) {
+	e.t.Helper()
+	type sweeper interface {
+		Trigger()
+		Runs() (uint64, bool)
+	}
+	var ss []sweeper
+	for _, n := range names {
+		switch c := e.collector(n).(type) {
+		case *runnersCollector:
+			ss = append(ss, c.sampler)
+		case *registryCollector:
+			ss = append(ss, c.sampler)
+		case *giteaCollector:
+			ss = append(ss, c.src.probe)
+		}
+	}
+	target := make([]uint64, len(ss))
+	for i, s := range ss {
+		n, running := s.Runs()
+		target[i] = n + 1
+		if running {
+			target[i] = n + 2 // the run in progress ends first
+		}
+		s.Trigger()
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for i, s := range ss {
+		for {
+			if n, _ := s.Runs(); n >= target[i] {
+				break
+			}
+			if time.Now().After(deadline) {
+				e.t.Fatalf("sampler of %v did not finish a run within 60s\n%s", names, e.logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// scrape runs the collectors as a scrape does and returns the exposition
+// (forge_ families only) and the values by series.
+func (e *giteaEnv) scrape() (string, map[string]float64) {
+	e.t.Helper()
+	r := exporter.NewRunner(e.deps.Logger, e.named, nil)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(r.Scrape(context.Background(), 10*time.Second))
+	mfs, err := reg.Gather()
+	if err != nil {
+		e.t.Fatalf("gather: %v", err)
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	values := map[string]float64{}
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			e.t.Fatal(err)
+		}
+		for _, m := range mf.Metric {
+			values[seriesKey(mf.GetName(), m)] = metricValue(m)
+		}
+	}
+	out := buf.String()
+	e.mu.Lock()
+	e.outputs = append(e.outputs, out)
+	e.mu.Unlock()
+	return out, values
+}
+
+// value scrapes and returns one series' value; missing series are -1.
+func (e *giteaEnv) value(series string) float64 {
+	_, vs := e.scrape()
+	if v, ok := vs[series]; ok {
+		return v
+	}
+	return -1
+}
+
+// waitValue scrapes until series has value want, triggering sweeps of the
+// named collectors between scrapes.
+func (e *giteaEnv) waitValue(series string, want float64, timeout time.Duration, names ...string) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		got := e.value(series)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			out, _ := e.scrape()
+			e.t.Fatalf("%s = %v, want %v after %s\n%s\nlogs:\n%s", series, got, want, timeout, out, e.logs.String())
+		}
+		e.trigger(names...)
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// assertNoSecret fails if secret appears in any log line or exposition.
+func (e *giteaEnv) assertNoSecret(secret string) {
+	e.t.Helper()
+	if strings.Contains(e.logs.String(), secret) {
+		e.t.Errorf("the token appears in the logs")
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, o := range e.outputs {
+		if strings.Contains(o, secret) {
+			e.t.Errorf("the token appears in an exposition")
+		}
+	}
+	if len(e.outputs) == 0 {
+		e.t.Errorf("no exposition was captured")
+	}
+}
+
+func seriesKey(name string, m *dto.Metric) string {
+	var ls []string
+	for _, l := range m.Label {
+		ls = append(ls, fmt.Sprintf("%s=%q", l.GetName(), l.GetValue()))
+	}
+	sort.Strings(ls)
+	if len(ls) == 0 {
+		return name
+	}
+	return name + "{" + strings.Join(ls, ",") + "}"
+}
+
+func metricValue(m *dto.Metric) float64 {
+	switch {
+	case m.Gauge != nil:
+		return m.Gauge.GetValue()
+	case m.Counter != nil:
+		return m.Counter.GetValue()
+	case m.Untyped != nil:
+		return m.Untyped.GetValue()
+	}
+	return 0
+}
+
+// golden keeps the lines of exposition whose metric name has one of the
+// prefixes, with volatile values (durations, request counters) blanked.
+func golden(exposition string, prefixes ...string) string {
+	var out []string
+	for _, l := range strings.Split(exposition, "\n") {
+		name := l
+		if strings.HasPrefix(l, "# ") {
+			if f := strings.Fields(l); len(f) >= 3 {
+				name = f[2]
+			}
+		}
+		keep := false
+		for _, p := range prefixes {
+			if strings.HasPrefix(name, p) {
+				keep = true
+			}
+		}
+		if !keep {
+			continue
+		}
+		if !strings.HasPrefix(l, "#") && (strings.Contains(l, "_duration_seconds") || strings.HasPrefix(l, "forge_gitea_api_requests_total")) {
+			l = l[:strings.LastIndex(l, " ")] + " <volatile>"
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n") + "\n"
+}
+
+func compareGolden(t *testing.T, path, got string) {
+	t.Helper()
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./collectors -update to create it)", err)
+	}
+	if string(want) != got {
+		t.Errorf("exposition differs from %s (run with -update if the change is intended)\n--- got\n%s", path, got)
+	}
+}
