@@ -22,7 +22,7 @@ VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
 VULNDB := $(TOOLS)/vulndb-$(VULNDB_VERSION)
 RUN_ARGS  ?=
 
-.PHONY: all build run test test-go vet fmt fmt-check lint vulncheck promtool-check bench fuzz tools clean chart-sync
+.PHONY: all build run test test-go vet fmt fmt-check lint vulncheck promtool-check bench bench-gitea fuzz tools clean chart-sync
 
 all: build
 
@@ -88,8 +88,12 @@ chart-sync:
 tools:
 	hack/realbin.sh all
 
-bench:
-	@echo "no benchmarks yet"
+bench: bench-gitea
+
+## bench-gitea: one Gitea sweep's duration and request count for 500 runners and
+## 5,000 package versions, against the httptest fake Gitea (internal/testenv/giteafake).
+bench-gitea:
+	$(GO) test -run '^$$' -bench BenchmarkSweep -benchtime 3x ./internal/gitea/
 
 fuzz:
 	@echo "no fuzz targets yet"

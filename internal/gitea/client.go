@@ -184,7 +184,16 @@ func (c *Client) describe(tok secret, what string, resp *sdk.Response, err error
 		return nil
 	}
 	if resp != nil && resp.Response != nil && resp.StatusCode/100 != 2 {
-		detail := firstLine(err.Error())
+		detail := err.Error()
+		// The SDK reports a non-JSON error answer as "unknown API error: 500\n
+		// Request: '<path>' with 'GET' method and '<body>' body"; keep the body.
+		if _, body, ok := strings.Cut(detail, " method and '"); ok && strings.HasPrefix(detail, "unknown API error") {
+			detail = "empty answer"
+			if body = strings.TrimSpace(strings.TrimSuffix(body, "' body")); body != "" {
+				detail = "answer: " + body
+			}
+		}
+		detail = firstLine(detail)
 		switch resp.StatusCode {
 		case http.StatusUnauthorized:
 			detail = "the token was rejected (401); check gitea.token_file"
