@@ -3,7 +3,6 @@ package collectors
 import (
 	"bytes"
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,8 +21,6 @@ import (
 	"github.com/railiance/forge-exporter/internal/exporter"
 	"github.com/railiance/forge-exporter/internal/sampler"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
 // syncBuffer is a log destination safe for concurrent writers.
 type syncBuffer struct {
@@ -245,9 +242,9 @@ func metricValue(m *dto.Metric) float64 {
 	return 0
 }
 
-// golden keeps the lines of exposition whose metric name has one of the
+// filterExposition keeps the lines of exposition whose metric name has one of the
 // prefixes, with volatile values (durations, request counters) blanked.
-func golden(exposition string, prefixes ...string) string {
+func filterExposition(exposition string, prefixes ...string) string {
 	var out []string
 	for _, l := range strings.Split(exposition, "\n") {
 		name := l

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/railiance/forge-exporter/internal/config"
 	"github.com/railiance/forge-exporter/internal/testenv/giteafake"
 )
@@ -69,7 +71,14 @@ func TestRunnersAgainstTheLabelContract(t *testing.T) {
 			t.Errorf("%s = %v (present %v), want %v", series, got, ok, want)
 		}
 	}
-	compareGolden(t, "testdata/runners/want.prom", golden(out, "forge_gitea_", "forge_exporter_collector_success"))
+	compareGolden(t, "testdata/runners/want.prom", filterExposition(out, "forge_gitea_", "forge_exporter_collector_success"))
+	problems, err := testutil.CollectAndLint(asCollector{c: e.collector("runners"), t: t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
 	e.assertNoSecret(fakeToken)
 }
 
