@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -240,49 +239,4 @@ func metricValue(m *dto.Metric) float64 {
 		return m.Untyped.GetValue()
 	}
 	return 0
-}
-
-// filterExposition keeps the lines of exposition whose metric name has one of the
-// prefixes, with volatile values (durations, request counters) blanked.
-func filterExposition(exposition string, prefixes ...string) string {
-	var out []string
-	for _, l := range strings.Split(exposition, "\n") {
-		name := l
-		if strings.HasPrefix(l, "# ") {
-			if f := strings.Fields(l); len(f) >= 3 {
-				name = f[2]
-			}
-		}
-		keep := false
-		for _, p := range prefixes {
-			if strings.HasPrefix(name, p) {
-				keep = true
-			}
-		}
-		if !keep {
-			continue
-		}
-		if !strings.HasPrefix(l, "#") && (strings.Contains(l, "_duration_seconds") || strings.HasPrefix(l, "forge_gitea_api_requests_total")) {
-			l = l[:strings.LastIndex(l, " ")] + " <volatile>"
-		}
-		out = append(out, l)
-	}
-	return strings.Join(out, "\n") + "\n"
-}
-
-func compareGolden(t *testing.T, path, got string) {
-	t.Helper()
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./collectors -update to create it)", err)
-	}
-	if string(want) != got {
-		t.Errorf("exposition differs from %s (run with -update if the change is intended)\n--- got\n%s", path, got)
-	}
 }

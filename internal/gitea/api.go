@@ -76,36 +76,44 @@ func (c *Client) Owners(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	var out []string
-	err = paginate(ctx, info.MaxPageSize, func(page, size int) (int, int64, error) {
-		users, resp, err := cl.AdminListUsers(sdk.AdminListUsersOptions{ListOptions: sdk.ListOptions{Page: page, PageSize: size}})
-		if err != nil {
-			return 0, 0, c.describe(tok, "GET /api/v1/admin/users", resp, err)
-		}
-		for _, u := range users {
-			if u != nil && u.UserName != "" {
-				out = append(out, u.UserName)
+	// Users and organisations are separate lists; both are package owners.
+	lists := []struct {
+		what string
+		list func(sdk.ListOptions) ([]*sdk.User, *sdk.Response, error)
+	}{
+		{"GET /api/v1/admin/users", func(o sdk.ListOptions) ([]*sdk.User, *sdk.Response, error) {
+			return cl.AdminListUsers(sdk.AdminListUsersOptions{ListOptions: o})
+		}},
+		{"GET /api/v1/admin/orgs", func(o sdk.ListOptions) ([]*sdk.User, *sdk.Response, error) {
+			orgs, resp, err := cl.AdminListOrgs(sdk.AdminListOrgsOptions{ListOptions: o})
+			// One entry per org, nil or not: the page length ends the list.
+			users := make([]*sdk.User, len(orgs))
+			for i, o := range orgs {
+				users[i] = &sdk.User{}
+				if o != nil {
+					users[i].UserName = o.UserName
+				}
 			}
-		}
-		return len(users), totalOf(resp), nil
-	})
-	if err != nil {
-		return nil, err
+			return users, resp, err
+		}},
 	}
-	err = paginate(ctx, info.MaxPageSize, func(page, size int) (int, int64, error) {
-		orgs, resp, err := cl.AdminListOrgs(sdk.AdminListOrgsOptions{ListOptions: sdk.ListOptions{Page: page, PageSize: size}})
-		if err != nil {
-			return 0, 0, c.describe(tok, "GET /api/v1/admin/orgs", resp, err)
-		}
-		for _, o := range orgs {
-			if o != nil && o.UserName != "" {
-				out = append(out, o.UserName)
+	var out []string
+	for _, l := range lists {
+		err = paginate(ctx, info.MaxPageSize, func(page, size int) (int, int64, error) {
+			users, resp, err := l.list(sdk.ListOptions{Page: page, PageSize: size})
+			if err != nil {
+				return 0, 0, c.describe(tok, l.what, resp, err)
 			}
+			for _, u := range users {
+				if u != nil && u.UserName != "" {
+					out = append(out, u.UserName)
+				}
+			}
+			return len(users), totalOf(resp), nil
+		})
+		if err != nil {
+			return nil, err
 		}
-		return len(orgs), totalOf(resp), nil
-	})
-	if err != nil {
-		return nil, err
 	}
 	sort.Strings(out)
 	return dedupe(out), nil
