@@ -23,19 +23,26 @@ type Runner struct {
 	Labels   []string
 }
 
+// session returns the server info (for the page size) and an SDK client
+// with the current token.
+func (c *Client) session(ctx context.Context) (ServerInfo, *sdk.Client, secret, error) {
+	info, err := c.Info(ctx)
+	if err != nil {
+		return ServerInfo{}, nil, "", err
+	}
+	cl, tok, err := c.api(ctx)
+	return info, cl, tok, err
+}
+
 // Runners lists every runner (global, organisation and repository runners).
 // The token's user must be a site admin and the token needs read:admin.
 func (c *Client) Runners(ctx context.Context) ([]Runner, error) {
-	info, err := c.Info(ctx)
+	info, cl, tok, err := c.session(ctx)
 	if err != nil {
 		return nil, err
 	}
 	if !AtLeast(info.Version, 1, 24) {
 		return nil, fmt.Errorf("Gitea %s: %w", info.Version, ErrRunnerListUnsupported)
-	}
-	cl, tok, err := c.api(ctx)
-	if err != nil {
-		return nil, err
 	}
 	var out []Runner
 	err = paginate(ctx, info.MaxPageSize, func(page, size int) (int, int64, error) {
@@ -68,11 +75,7 @@ func (c *Client) Runners(ctx context.Context) ([]Runner, error) {
 
 // Owners lists every user and organisation name, for package discovery.
 func (c *Client) Owners(ctx context.Context) ([]string, error) {
-	info, err := c.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cl, tok, err := c.api(ctx)
+	info, cl, tok, err := c.session(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -144,11 +147,7 @@ var ErrOwnerNotFound = errors.New("owner not found")
 
 // PackageVersions lists every package version of owner.
 func (c *Client) PackageVersions(ctx context.Context, owner string) ([]PackageVersion, error) {
-	info, err := c.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	cl, tok, err := c.api(ctx)
+	info, cl, tok, err := c.session(ctx)
 	if err != nil {
 		return nil, err
 	}
