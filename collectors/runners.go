@@ -102,7 +102,7 @@ func (c *runnersCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 	}
 	if !sample.supported {
 		ch <- prometheus.MustNewConstMetric(runnerAPIDesc, prometheus.GaugeValue, 0)
-		return fmt.Errorf("Gitea %s: %w", sample.version, gitea.ErrRunnerListUnsupported)
+		return fmt.Errorf("server version %s: %w", sample.version, gitea.ErrRunnerListUnsupported)
 	}
 	ch <- prometheus.MustNewConstMetric(runnerAPIDesc, prometheus.GaugeValue, 1)
 

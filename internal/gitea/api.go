@@ -42,7 +42,7 @@ func (c *Client) Runners(ctx context.Context) ([]Runner, error) {
 		return nil, err
 	}
 	if !AtLeast(info.Version, 1, 24) {
-		return nil, fmt.Errorf("Gitea %s: %w", info.Version, ErrRunnerListUnsupported)
+		return nil, fmt.Errorf("server version %s: %w", info.Version, ErrRunnerListUnsupported)
 	}
 	var out []Runner
 	err = paginate(ctx, info.MaxPageSize, func(page, size int) (int, int64, error) {
@@ -94,7 +94,7 @@ func (c *Client) Owners(ctx context.Context) ([]string, error) {
 			for i, o := range orgs {
 				users[i] = &sdk.User{}
 				if o != nil {
-					users[i].UserName = o.UserName
+					users[i].UserName = o.Name
 				}
 			}
 			return users, resp, err

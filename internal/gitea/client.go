@@ -101,7 +101,7 @@ func New(opts Options, logger *slog.Logger) *Client {
 			// A redirect would carry the Authorization header to wherever it
 			// points; the API never redirects, so refuse.
 			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return errors.New("Gitea answered with a redirect; check gitea.url")
+				return errors.New("the server answered with a redirect; check gitea.url")
 			},
 		},
 	}

@@ -150,7 +150,7 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s, e := f.page(r, len(names))
 		var out []map[string]any
 		for _, n := range names[s:e] {
-			out = append(out, map[string]any{"login": n, "username": n})
+			out = append(out, map[string]any{"login": n, "username": n, "name": n})
 		}
 		w.Header().Set("X-Total-Count", strconv.Itoa(len(names)))
 		WriteJSON(w, out)
