@@ -47,6 +47,13 @@ type Runner struct {
 	logger     *slog.Logger
 	collectors []Named
 	enabled    []EnabledState
+
+	// failing holds the last error of each collector while it keeps
+	// failing: a failure is logged when it starts or its message changes
+	// and on recovery, not at every scrape (Prometheus scrapes every 15 s;
+	// a backend down for an hour must not write 240 identical lines).
+	mu      sync.Mutex
+	failing map[string]string
 }
 
 // EnabledState is a known collector and whether it runs.
@@ -58,7 +65,7 @@ type EnabledState struct {
 // NewRunner returns a runner for the enabled collectors; states lists every
 // known collector for forge_exporter_collector_enabled.
 func NewRunner(logger *slog.Logger, collectors []Named, states []EnabledState) *Runner {
-	return &Runner{logger: logger, collectors: collectors, enabled: states}
+	return &Runner{logger: logger, collectors: collectors, enabled: states, failing: map[string]string{}}
 }
 
 // Collectors returns the names of the collectors the runner runs.
@@ -138,8 +145,8 @@ func (r *Runner) runOne(ctx context.Context, c Named, ch chan<- prometheus.Metri
 	success := 1.0
 	if res.err != nil && !errors.Is(res.err, ErrNoData) {
 		success = 0
-		r.logger.Error("collector failed", "collector", c.Name, "duration_seconds", duration, "err", res.err)
 	}
+	r.logFailure(c.Name, res.err, success == 0, duration)
 	// A failed collector still reports what it had (node_exporter does the
 	// same); its success metric says the data is incomplete.
 	for _, m := range res.metrics {
@@ -147,6 +154,27 @@ func (r *Runner) runOne(ctx context.Context, c Named, ch chan<- prometheus.Metri
 	}
 	ch <- prometheus.MustNewConstMetric(durationDesc, prometheus.GaugeValue, duration, c.Name)
 	ch <- prometheus.MustNewConstMetric(successDesc, prometheus.GaugeValue, success, c.Name)
+}
+
+// logFailure logs a collector's failure once per streak (again when the
+// error changes) and its recovery; repeats go to debug.
+func (r *Runner) logFailure(name string, err error, failed bool, duration float64) {
+	r.mu.Lock()
+	prev, was := r.failing[name]
+	if failed {
+		r.failing[name] = err.Error()
+	} else {
+		delete(r.failing, name)
+	}
+	r.mu.Unlock()
+	switch {
+	case failed && (!was || prev != err.Error()):
+		r.logger.Error("collector failed", "collector", name, "duration_seconds", duration, "err", err)
+	case failed:
+		r.logger.Debug("collector still failing", "collector", name, "err", err)
+	case was:
+		r.logger.Info("collector recovered", "collector", name, "duration_seconds", duration)
+	}
 }
 
 // safeUpdate turns a panic in a collector into an error: one broken collector

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -113,3 +114,33 @@ func TestNoDataIsNotFailure(t *testing.T) {
 		t.Fatalf("success = %v, want empty=1", got)
 	}
 }
+
+func TestFailureIsLoggedOncePerStreak(t *testing.T) {
+	var logs strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewTextHandler(writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return logs.Write(p)
+	}), nil))
+	errs := []error{errors.New("backend down"), errors.New("backend down"), errors.New("backend down"), errors.New("token rejected"), nil, errors.New("backend down")}
+	i := 0
+	c := funcCollector(func(context.Context, chan<- prometheus.Metric) error { err := errs[i]; i++; return err })
+	r := NewRunner(logger, []Named{{"c", c}}, nil)
+	for range errs {
+		successes(t, r, time.Second)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	out := logs.String()
+	if n := strings.Count(out, "collector failed"); n != 3 {
+		t.Errorf("%d 'collector failed' lines for 3 streaks/changes, want 3:\n%s", n, out)
+	}
+	if n := strings.Count(out, "collector recovered"); n != 1 {
+		t.Errorf("%d 'collector recovered' lines, want 1:\n%s", n, out)
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
