@@ -118,6 +118,9 @@ func (r *Registry) Sweep(ctx context.Context) (RegistrySample, error) {
 
 	listed, err := r.listFiles(ctx, todo)
 	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return RegistrySample{}, fmt.Errorf("listed the files of %d of %d new package versions before the sweep ran out of time; the next sweep continues from there (a first sweep of a large registry takes several): %w", listed, len(todo), err)
+		}
 		return RegistrySample{}, err
 	}
 

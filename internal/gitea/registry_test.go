@@ -133,3 +133,30 @@ func TestRegistryConfiguredOwnerMissing(t *testing.T) {
 		t.Fatalf("err = %v, want owner not found naming ghost", err)
 	}
 }
+
+func TestRegistrySweepOutOfTimeSaysHowFarItGot(t *testing.T) {
+	f := giteafake.New(t, testToken)
+	for i := range 10 {
+		f.Packages["acme"] = append(f.Packages["acme"], giteafake.Package{ID: int64(i + 1), Type: "generic", Name: "p", Version: fmt.Sprint(i), Sizes: []int64{1}})
+	}
+	release := make(chan struct{})
+	var n int
+	f.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+		if strings.HasSuffix(r.URL.Path, "/files") {
+			n++
+			if n > 3 {
+				<-release // the fourth listing hangs until the sweep gives up
+			}
+		}
+		return false
+	}
+	defer close(release)
+	c, _, _ := newClient(t, f.URL, Options{Timeout: time.Minute})
+	reg := NewRegistry(c, RegistryOptions{Owners: []string{"acme"}, Workers: 1})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := reg.Sweep(ctx)
+	if err == nil || !strings.Contains(err.Error(), "listed the files of 3 of 10 new package versions") || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v", err)
+	}
+}
