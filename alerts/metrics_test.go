@@ -26,9 +26,7 @@ func metricNames(text string) (metrics, recorded []string) {
 		}
 		metrics = append(metrics, m)
 	}
-	for _, m := range recordingRuleRE.FindAllString(text, -1) {
-		recorded = append(recorded, m)
-	}
+	recorded = append(recorded, recordingRuleRE.FindAllString(text, -1)...)
 	return metrics, recorded
 }
 
