@@ -22,7 +22,7 @@ VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
 VULNDB := $(TOOLS)/vulndb-$(VULNDB_VERSION)
 RUN_ARGS  ?=
 
-.PHONY: all build run test test-go vet fmt fmt-check lint vulncheck promtool-check bench bench-gitea fuzz tools clean chart-sync
+.PHONY: all build run test test-go vet fmt fmt-check lint vulncheck promtool-check bench bench-gitea bench-walk fuzz tools clean chart-sync
 
 all: build
 
@@ -88,12 +88,25 @@ chart-sync:
 tools:
 	hack/realbin.sh all
 
-bench: bench-gitea
+## bench: every benchmark. Each adds itself to BENCHES (above the bench rule,
+## since make expands prerequisites as it reads them) with a bench-<name> target.
+BENCH_N      ?= 1000000
+BENCH_ROUNDS ?= 5
+BENCH_DIR    ?= $(or $(TMPDIR),/tmp)
+BENCHES      += bench-gitea bench-walk
+
+bench: $(BENCHES)
 
 ## bench-gitea: one Gitea sweep's duration and request count for 500 runners and
 ## 5,000 package versions, against the httptest fake Gitea (internal/testenv/giteafake).
 bench-gitea:
 	$(GO) test -run '^$$' -bench BenchmarkSweep -benchtime 3x ./internal/gitea/
+
+# bench-walk: the directory walker against du and find on a generated
+# Gitea-shaped tree of BENCH_N blobs (removed afterwards), warm cache.
+bench-walk:
+	$(GO) build -o bin/walkbench ./hack/walkbench
+	./bin/walkbench -n $(BENCH_N) -rounds $(BENCH_ROUNDS) -dir $(BENCH_DIR)
 
 fuzz:
 	@echo "no fuzz targets yet"

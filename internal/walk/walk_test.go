@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/railiance/forge-exporter/internal/walk/blobtree"
 )
 
 // helperEnv makes the test binary scan a tree and print the result as JSON
@@ -535,5 +537,23 @@ func checkDenied(t *testing.T, res Result, du Totals) {
 	sameAsDu(t, "readable part", res.Totals, du)
 	if res.Files != 2 {
 		t.Errorf("files = %d, want the 2 readable ones", res.Files)
+	}
+}
+
+// TestGeneratedBlobTree checks the benchmark's generator and the walker
+// together on a small Gitea-shaped tree with sparse and written blobs.
+func TestGeneratedBlobTree(t *testing.T) {
+	root := t.TempDir() + "/packages"
+	st, err := blobtree.Generate(context.Background(), root, blobtree.Options{Files: 1000, Seed: 7})
+	must(t, err)
+	res, err := ScanOnce(context.Background(), root, 0)
+	must(t, err)
+	du := duTotals(t, root, nil)
+	sameAsDu(t, "generated tree", res.Totals, du)
+	if int(res.Files) != st.Files || int(res.Dirs) != st.Dirs || res.Errors != 0 {
+		t.Errorf("walker %+v, generator says %d files in %d dirs", res.Totals, st.Files, st.Dirs)
+	}
+	if res.Allocated >= res.Bytes/100 {
+		t.Errorf("allocated %d of %d apparent bytes: the large blobs should be sparse", res.Allocated, res.Bytes)
 	}
 }
