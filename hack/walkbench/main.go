@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,7 +57,18 @@ func scanMain(args []string) error {
 	root := fs.String("root", "", "tree to scan")
 	rescans := fs.Int("rescans", 3, "unchanged rescans after the full scan")
 	conc := fs.Int("concurrency", 0, "walker concurrency (0: the exporter's default)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the scans here")
 	fs.Parse(args)
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	s := walk.New(*root, walk.Options{Incremental: true, Concurrency: *conc})
 	ctx := context.Background()
 	res, err := s.Scan(ctx)
