@@ -93,7 +93,9 @@ read. Nothing else, and never Secrets.
 {{- $cluster := list }}
 {{- if $on.pvc }}
 {{- $ns = append $ns (dict "apiGroups" (list "") "resources" (list "persistentvolumeclaims") "verbs" $verbs) }}
-{{- if or .Values.rbac.useClusterRole .Values.rbac.persistentVolumes }}
+{{- /* PVs are cluster-scoped; the exporter reads them unless config.kubernetes.persistentvolumes is false. */}}
+{{- $kube := .Values.config.kubernetes | default dict }}
+{{- if or (not (hasKey $kube "persistentvolumes")) $kube.persistentvolumes }}
 {{- $cluster = append $cluster (dict "apiGroups" (list "") "resources" (list "persistentvolumes") "verbs" $verbs) }}
 {{- end }}
 {{- end }}
