@@ -1,0 +1,212 @@
+package evidence
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/railiance/forge-exporter/internal/secretscan"
+)
+
+// OriginConfigMap is the Origin (metric label) of records read from ConfigMaps.
+const OriginConfigMap = "configmap"
+
+// MaxRecordsPerSource bounds how many records one directory or the
+// ConfigMaps may hold, so a misconfigured directory (a whole filesystem)
+// cannot make a sample unbounded.
+const MaxRecordsPerSource = 10000
+
+// IsRecordName reports whether a file or ConfigMap key name is read as a record.
+func IsRecordName(name string) bool {
+	ext := strings.ToLower(filepath.Ext(name))
+	return ext == ".yaml" || ext == ".yml" || ext == ".json"
+}
+
+// ConfigMap is the part of a Kubernetes ConfigMap that evidence reads.
+type ConfigMap struct {
+	Namespace, Name string
+	Data            map[string]string
+}
+
+// ConfigMapSource lists the ConfigMaps carrying evidence records (those with
+// the configured label). The Kubernetes client implements it; tests use a
+// fake.
+type ConfigMapSource interface {
+	EvidenceConfigMaps(ctx context.Context) ([]ConfigMap, error)
+}
+
+// SourceStatus is the outcome of reading one source.
+type SourceStatus struct {
+	Origin string
+	// Err is set when the source could not be read (fully); the records
+	// that were read are still used.
+	Err error
+}
+
+// Snapshot is one read of every source.
+type Snapshot struct {
+	At      time.Time
+	Results []*Result
+	Sources []SourceStatus
+}
+
+// Loader reads every configured source.
+type Loader struct {
+	Dirs       []string
+	ConfigMaps ConfigMapSource // nil: no ConfigMaps
+	// Assets is the asset inventory records are checked against (nil: none).
+	Assets  map[string]bool
+	Scanner *secretscan.Scanner
+	Now     func() time.Time
+}
+
+// Load reads all sources. It returns no error: a source that fails is
+// reported in Snapshot.Sources and the others are still read.
+func (l *Loader) Load(ctx context.Context) *Snapshot {
+	now := time.Now
+	if l.Now != nil {
+		now = l.Now
+	}
+	opts := Options{Now: now(), Assets: l.Assets, Scanner: l.Scanner}
+	snap := &Snapshot{At: opts.Now}
+	for _, dir := range l.Dirs {
+		results, err := ReadDir(ctx, dir, opts)
+		snap.Results = append(snap.Results, results...)
+		snap.Sources = append(snap.Sources, SourceStatus{Origin: dir, Err: err})
+	}
+	if l.ConfigMaps != nil {
+		results, err := ReadConfigMaps(ctx, l.ConfigMaps, opts)
+		snap.Results = append(snap.Results, results...)
+		snap.Sources = append(snap.Sources, SourceStatus{Origin: OriginConfigMap, Err: err})
+	}
+	return snap
+}
+
+// ReadConfigMaps parses every record-named data key of the listed ConfigMaps.
+func ReadConfigMaps(ctx context.Context, src ConfigMapSource, opts Options) ([]*Result, error) {
+	cms, err := src.EvidenceConfigMaps(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("listing evidence ConfigMaps: %w", err)
+	}
+	sort.Slice(cms, func(i, j int) bool {
+		if cms[i].Namespace != cms[j].Namespace {
+			return cms[i].Namespace < cms[j].Namespace
+		}
+		return cms[i].Name < cms[j].Name
+	})
+	var out []*Result
+	for _, cm := range cms {
+		keys := make([]string, 0, len(cm.Data))
+		for k := range cm.Data {
+			if IsRecordName(k) {
+				keys = append(keys, k)
+			}
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			if len(out) >= MaxRecordsPerSource {
+				return out, fmt.Errorf("more than %d records in ConfigMaps; the rest were not read", MaxRecordsPerSource)
+			}
+			src := fmt.Sprintf("configmap/%s/%s/%s", cm.Namespace, cm.Name, k)
+			out = append(out, Parse(src, OriginConfigMap, []byte(cm.Data[k]), opts))
+		}
+	}
+	return out, ctx.Err()
+}
+
+// ReadDir parses every .yaml, .yml and .json file below dir (hidden
+// directories such as .git are skipped). A file that cannot be read is an
+// invalid record; only an unreadable dir is an error.
+func ReadDir(ctx context.Context, dir string, opts Options) ([]*Result, error) {
+	var out []*Result
+	var walkErrs []string
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
+		if err != nil {
+			if path == dir {
+				return err
+			}
+			walkErrs = append(walkErrs, err.Error())
+			if d != nil && d.IsDir() {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		name := d.Name()
+		if d.IsDir() {
+			if path != dir && strings.HasPrefix(name, ".") {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if strings.HasPrefix(name, ".") || !IsRecordName(name) {
+			return nil
+		}
+		if len(out) >= MaxRecordsPerSource {
+			return fmt.Errorf("more than %d records below %s; the rest were not read", MaxRecordsPerSource, dir)
+		}
+		data, rerr := readBounded(path)
+		if rerr != nil {
+			out = append(out, &Result{Source: path, Origin: dir, Problems: []Problem{{Reason: rerr.Error()}}})
+			return nil
+		}
+		out = append(out, Parse(path, dir, data, opts))
+		return nil
+	})
+	if err == nil && len(walkErrs) > 0 {
+		err = fmt.Errorf("reading %s: %s", dir, strings.Join(walkErrs, "; "))
+	}
+	return out, err
+}
+
+// errTooLarge marks a file over MaxRecordBytes.
+var errTooLarge = fmt.Errorf("larger than %d KiB: not read (a record is a few KiB)", MaxRecordBytes>>10)
+
+// readBounded reads a regular file of at most MaxRecordBytes. It opens
+// without blocking (a FIFO named x.yaml must not hang the sampler) and
+// refuses anything that is not a regular file, following symlinks.
+func readBounded(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, cleanPathErr(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, cleanPathErr(err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
+	}
+	if st.Size() > MaxRecordBytes {
+		return nil, errTooLarge
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxRecordBytes+1))
+	if err != nil {
+		return nil, cleanPathErr(err)
+	}
+	if len(data) > MaxRecordBytes {
+		return nil, errTooLarge // grew while we read it
+	}
+	return data, nil
+}
+
+// cleanPathErr drops the path from an *fs.PathError: the message is shown
+// next to the record's name already.
+func cleanPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("cannot read: %v", pe.Err)
+	}
+	return err
+}
