@@ -108,8 +108,18 @@ bench-walk:
 	$(GO) build -o bin/walkbench ./hack/walkbench
 	./bin/walkbench -n $(BENCH_N) -rounds $(BENCH_ROUNDS) -dir $(BENCH_DIR)
 
+## fuzz: run each fuzz target for FUZZTIME. Add a target with a
+## `FUZZ_TARGETS += ./package:FuzzName` line; `make test` already runs every
+## target's seed corpus.
+FUZZTIME ?= 60s
+FUZZ_TARGETS += ./internal/config:FuzzParse
+FUZZ_TARGETS += ./internal/evidence:FuzzParse
+FUZZ_TARGETS += ./internal/secretscan:FuzzScan
 fuzz:
-	@echo "no fuzz targets yet"
+	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t#*:}; \
+	  echo "fuzz: $$fn in $$pkg for $(FUZZTIME)"; \
+	  $(GO) test $$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME); \
+	done
 
 clean:
 	rm -rf bin

@@ -37,6 +37,8 @@ func Specs() []Spec {
 		giteaSpec(),
 		runnersSpec(),
 		registrySpec(),
+		newDrillsSpec(),
+		newTrustSpec(),
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/railiance/forge-exporter/internal/evidence"
@@ -32,7 +33,10 @@ type EvidenceSource interface {
 
 // evidenceSampler is the EvidenceSource of a running exporter.
 type evidenceSampler struct {
-	sampler  *sampler.Sampler[*evidence.Snapshot]
+	sampler *sampler.Sampler[*evidence.Snapshot]
+	// last is set by each completed read, before first is closed, so a
+	// scrape released by first always finds it.
+	last     atomic.Pointer[evidence.Snapshot]
 	first    chan struct{}
 	policies []evidence.DrillPolicy
 	origins  []string
@@ -49,8 +53,8 @@ func (e *evidenceSampler) Snapshot(ctx context.Context) (*evidence.Snapshot, err
 	case <-e.first:
 	case <-ctx.Done():
 	}
-	snap, _, ok := e.sampler.Last()
-	if !ok {
+	snap := e.last.Load()
+	if snap == nil {
 		return nil, exporter.ErrNoData
 	}
 	return snap, nil
@@ -72,14 +76,19 @@ func sharedEvidence(d *Deps) (EvidenceSource, error) {
 				inventory[a.Name] = true
 			}
 		}
+		var dirs []evidence.Dir
+		var origins []string
+		for _, dir := range cfg.Directories {
+			dirs = append(dirs, evidence.Dir{Name: dir.Name, Path: dir.Path})
+			origins = append(origins, dir.Name)
+		}
 		loader := &evidence.Loader{
-			Dirs:       cfg.Directories,
+			Dirs:       dirs,
 			ConfigMaps: evidenceConfigMaps(d),
 			Assets:     inventory,
 			Scanner:    secretscan.New(),
 			Now:        d.Now,
 		}
-		origins := append([]string(nil), cfg.Directories...)
 		if loader.ConfigMaps != nil {
 			origins = append(origins, evidence.OriginConfigMap)
 		}
@@ -90,8 +99,12 @@ func sharedEvidence(d *Deps) (EvidenceSource, error) {
 		fn := func(ctx context.Context) (*evidence.Snapshot, error) {
 			defer once.Do(func() { close(e.first) })
 			snap := loader.Load(ctx)
+			if err := ctx.Err(); err != nil {
+				return nil, err // abandoned: keep the previous snapshot
+			}
 			reporter.report(snap)
-			return snap, ctx.Err()
+			e.last.Store(snap)
+			return snap, nil
 		}
 		e.sampler = sampler.New("evidence", fn, sampler.Options{Interval: cfg.Interval.Std(), Timeout: cfg.Interval.Std()}, d.Samplers, d.Logger)
 		d.Go(e.sampler.Name(), e.sampler.Run)
@@ -136,7 +149,7 @@ func (r *evidenceReporter) report(snap *evidence.Snapshot) {
 	now := map[string]string{}
 	for _, res := range snap.Results {
 		if !res.Valid() {
-			now["record "+res.Source] = strings.Join(res.Messages(), "; ")
+			now["record "+res.Source] = strings.Join(res.Details(), "; ")
 		}
 	}
 	for _, s := range snap.Sources {

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -23,6 +24,7 @@ type CLI struct {
 
 	Serve       ServeCmd       `cmd:"" default:"withargs" help:"Serve metrics (the default command)."`
 	CheckConfig CheckConfigCmd `cmd:"" name:"check-config" help:"Validate a configuration file and exit 0 (valid) or 1 (invalid)."`
+	Evidence    EvidenceCmd    `cmd:"" help:"Validate restore-drill evidence records or print a template."`
 	Version     VersionCmd     `cmd:"" help:"Print version information."`
 }
 
@@ -84,7 +86,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	g := &Globals{Logger: logger, Stdout: stdout, Stderr: stderr}
 	if err := ctx.Run(g); err != nil {
-		if code, ok := err.(exitError); ok {
+		// kong wraps the errors commands return, so unwrap with errors.As.
+		var code exitError
+		if errors.As(err, &code) {
 			return int(code)
 		}
 		logger.Error("exiting", "err", err)

@@ -29,6 +29,11 @@ var invalidCases = map[string][]string{
 	"invalid-gitea-owners.yaml":          {"gitea.package_owners[1]: must not be empty", `gitea.package_owners[2]: duplicate owner "acme"`, `gitea.package_owners[3]: "a/b" is not a Gitea user or organisation name`},
 	"invalid-gitea-interval.yaml":        {"gitea.interval: must be at least 1s", "gitea.requests_per_second: must be positive"},
 	"invalid-drill-max-age.yaml":         {"evidence.drills[0].max_age: is required and must be positive"},
+	"invalid-asset-secret-custody.yaml":  {"assets[0].secret_custody[1]: looks like secret material (detector openbao-token)", "assets[0].consumer_verification: looks like secret material (detector password)"},
+	"invalid-asset-drill-kind.yaml":      {`assets[0].drills[1]: "nightly" is not a drill kind of the contract`, `assets[0].drills[0]: drill kind "source-forge" has no evidence.drills entry`},
+	"invalid-drill-kind.yaml":            {`evidence.drills[0].kind: "nightly" is not a drill kind of the contract (one of source-forge, package-blob, runner-substrate, secret-delivery)`},
+	"invalid-asset-signals.yaml":         {`assets[0].signals.cnpg_clusters[0]: "gitea-db" must be namespace/name`, `assets[0].signals.directories[0]: "packages" is not a storage.directories name`, `assets[0].signals.volumes[0]: "gitea-data" is not a storage.volumes name`},
+	"invalid-evidence-directory.yaml":    {`evidence.directories[0].name: "configmap" is reserved`, "evidence.directories[1].path: is required"},
 	"invalid-yaml-syntax.yaml":           {"invalid YAML"},
 	"invalid-collectors-type.yaml":       {"collectors.volume (line 2): cannot unmarshal string `yes please` into bool"},
 }
@@ -62,7 +67,7 @@ func TestInvalidConfigs(t *testing.T) {
 					t.Errorf("error %q does not contain %q", msg, w)
 				}
 			}
-			if strings.Contains(msg, "hunter2") || strings.Contains(msg, "0123456789abcdef") {
+			if strings.Contains(msg, "hunter2") || strings.Contains(msg, "0123456789abcdef") || strings.Contains(msg, "FAKEconfigTestOnly") || strings.Contains(msg, "FakeCfgOnly99") {
 				t.Errorf("error echoes a secret value: %s", msg)
 			}
 		})

@@ -12,14 +12,22 @@ import (
 
 // Evidence configures where restore-drill evidence records are read from.
 type Evidence struct {
-	// Directories are scanned for records (one record per .yaml/.yml/.json file).
-	Directories []string `yaml:"directories"`
+	// Directories are scanned for records (one record per .yaml/.yml/.json
+	// file, recursively, hidden directories skipped).
+	Directories []EvidenceDirectory `yaml:"directories"`
 	// ConfigMapLabelSelector selects ConfigMaps holding records (needs kubernetes).
 	ConfigMapLabelSelector string `yaml:"configmap_label_selector"`
 	// Interval is how often the sources are re-read.
 	Interval Duration `yaml:"interval"`
 	// Drills lists the drill kinds and how old their last success may be.
 	Drills []Drill `yaml:"drills"`
+}
+
+// EvidenceDirectory is a directory of records; Name labels its metrics
+// (a path would differ between machines and checkouts).
+type EvidenceDirectory struct {
+	Name string `yaml:"name"`
+	Path string `yaml:"path"`
 }
 
 // Drill is one kind of restore drill from the contract.
@@ -35,8 +43,16 @@ func (e *Evidence) validate(p *problems, path string) {
 	if e.Interval < Duration(time.Second) {
 		p.add(path+".interval", "must be at least 1s, got %s", e.Interval)
 	}
+	names := map[string]bool{"configmap": true} // the ConfigMap source's label
 	for i := range e.Directories {
-		requirePath(p, fmt.Sprintf("%s.directories[%d]", path, i), &e.Directories[i])
+		d := &e.Directories[i]
+		dp := fmt.Sprintf("%s.directories[%d]", path, i)
+		if d.Name == "configmap" {
+			p.add(dp+".name", `"configmap" is reserved for records read from ConfigMaps`)
+		} else {
+			requireName(p, dp+".name", d.Name, names)
+		}
+		requirePath(p, dp+".path", &d.Path)
 	}
 	seen := map[string]bool{}
 	for i, d := range e.Drills {

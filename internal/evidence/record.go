@@ -180,12 +180,21 @@ func (r *Result) Valid() bool {
 // Messages returns every problem and finding as "SOURCE: FIELD (line N): REASON".
 func (r *Result) Messages() []string {
 	var out []string
+	for _, d := range r.Details() {
+		out = append(out, r.Source+": "+d)
+	}
+	return out
+}
+
+// Details returns every problem and finding as "FIELD (line N): REASON".
+func (r *Result) Details() []string {
+	var out []string
 	for _, p := range r.Problems {
-		out = append(out, r.Source+": "+p.String())
+		out = append(out, p.String())
 	}
 	for _, f := range r.Findings {
 		p := Problem{Field: f.Field, Line: f.Line, Reason: fmt.Sprintf("looks like secret material (detector %s): remove it and record a reference (Secret name, OpenBao path, SOPS file path) instead", f.Detector)}
-		out = append(out, r.Source+": "+p.String())
+		out = append(out, p.String())
 	}
 	return out
 }

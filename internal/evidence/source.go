@@ -58,9 +58,14 @@ type Snapshot struct {
 	Sources []SourceStatus
 }
 
+// Dir is a configured evidence directory; Name is its Origin (metric label).
+type Dir struct {
+	Name, Path string
+}
+
 // Loader reads every configured source.
 type Loader struct {
-	Dirs       []string
+	Dirs       []Dir
 	ConfigMaps ConfigMapSource // nil: no ConfigMaps
 	// Assets is the asset inventory records are checked against (nil: none).
 	Assets  map[string]bool
@@ -78,9 +83,9 @@ func (l *Loader) Load(ctx context.Context) *Snapshot {
 	opts := Options{Now: now(), Assets: l.Assets, Scanner: l.Scanner}
 	snap := &Snapshot{At: opts.Now}
 	for _, dir := range l.Dirs {
-		results, err := ReadDir(ctx, dir, opts)
+		results, err := ReadDir(ctx, dir.Path, dir.Name, opts)
 		snap.Results = append(snap.Results, results...)
-		snap.Sources = append(snap.Sources, SourceStatus{Origin: dir, Err: err})
+		snap.Sources = append(snap.Sources, SourceStatus{Origin: dir.Name, Err: err})
 	}
 	if l.ConfigMaps != nil {
 		results, err := ReadConfigMaps(ctx, l.ConfigMaps, opts)
@@ -123,9 +128,10 @@ func ReadConfigMaps(ctx context.Context, src ConfigMapSource, opts Options) ([]*
 }
 
 // ReadDir parses every .yaml, .yml and .json file below dir (hidden
-// directories such as .git are skipped). A file that cannot be read is an
-// invalid record; only an unreadable dir is an error.
-func ReadDir(ctx context.Context, dir string, opts Options) ([]*Result, error) {
+// directories such as .git are skipped); origin labels the results. A file
+// that cannot be read is an invalid record; only an unreadable dir is an
+// error.
+func ReadDir(ctx context.Context, dir, origin string, opts Options) ([]*Result, error) {
 	var out []*Result
 	var walkErrs []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -157,10 +163,10 @@ func ReadDir(ctx context.Context, dir string, opts Options) ([]*Result, error) {
 		}
 		data, rerr := readBounded(path)
 		if rerr != nil {
-			out = append(out, &Result{Source: path, Origin: dir, Problems: []Problem{{Reason: rerr.Error()}}})
+			out = append(out, &Result{Source: path, Origin: origin, Problems: []Problem{{Reason: rerr.Error()}}})
 			return nil
 		}
-		out = append(out, Parse(path, dir, data, opts))
+		out = append(out, Parse(path, origin, data, opts))
 		return nil
 	})
 	if err == nil && len(walkErrs) > 0 {
@@ -171,6 +177,10 @@ func ReadDir(ctx context.Context, dir string, opts Options) ([]*Result, error) {
 
 // errTooLarge marks a file over MaxRecordBytes.
 var errTooLarge = fmt.Errorf("larger than %d KiB: not read (a record is a few KiB)", MaxRecordBytes>>10)
+
+// ReadFile reads one record file the way ReadDir does: regular files of at
+// most MaxRecordBytes only, opened without blocking.
+func ReadFile(path string) ([]byte, error) { return readBounded(path) }
 
 // readBounded reads a regular file of at most MaxRecordBytes. It opens
 // without blocking (a FIFO named x.yaml must not hang the sampler) and

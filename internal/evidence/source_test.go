@@ -44,7 +44,7 @@ func TestReadDirOddTree(t *testing.T) {
 	os.Symlink("/nonexistent/record.yaml", filepath.Join(dir, "dangling.yaml"))
 	os.Symlink("/dev/zero", filepath.Join(dir, "zero.yaml"))
 
-	results, err := ReadDir(context.Background(), dir, Options{Now: testNow, Assets: inventory})
+	results, err := ReadDir(context.Background(), dir, "drills", Options{Now: testNow, Assets: inventory})
 	if err != nil {
 		t.Fatalf("ReadDir: %v", err)
 	}
@@ -52,8 +52,8 @@ func TestReadDirOddTree(t *testing.T) {
 	for _, r := range results {
 		rel, _ := filepath.Rel(dir, r.Source)
 		got[rel] = r
-		if r.Origin != dir {
-			t.Errorf("%s: origin %q, want the configured directory", rel, r.Origin)
+		if r.Origin != "drills" {
+			t.Errorf("%s: origin %q, want the configured directory's name", rel, r.Origin)
 		}
 	}
 	want := map[string]string{ // record -> "" (valid) or a substring of its problems
@@ -95,7 +95,7 @@ func keysOf(m map[string]*Result) []string {
 }
 
 func TestReadDirMissing(t *testing.T) {
-	_, err := ReadDir(context.Background(), filepath.Join(t.TempDir(), "nope"), Options{Now: testNow})
+	_, err := ReadDir(context.Background(), filepath.Join(t.TempDir(), "nope"), "nope", Options{Now: testNow})
 	if err == nil {
 		t.Fatal("a missing directory is not an error")
 	}
@@ -114,7 +114,7 @@ func TestLoaderCombinesSources(t *testing.T) {
 	good, _ := os.ReadFile("testdata/valid/runner-substrate-failed.yaml")
 	leak, _ := os.ReadFile("testdata/invalid/secret-in-check.json")
 	l := &Loader{
-		Dirs: []string{dir, filepath.Join(dir, "missing")},
+		Dirs: []Dir{{"docs", dir}, {"missing", filepath.Join(dir, "missing")}},
 		ConfigMaps: fakeConfigMaps{cms: []ConfigMap{
 			{Namespace: "forge", Name: "drills", Data: map[string]string{"runner.yaml": string(good), "leak.json": string(leak), "README": "not a record"}},
 		}},
@@ -132,7 +132,7 @@ func TestLoaderCombinesSources(t *testing.T) {
 	if len(snap.Sources) != 3 || snap.Sources[0].Err != nil || snap.Sources[1].Err == nil || snap.Sources[2].Origin != OriginConfigMap || snap.Sources[2].Err != nil {
 		t.Errorf("source statuses %+v", snap.Sources)
 	}
-	counts := Count(snap.Results, []string{dir, OriginConfigMap})
+	counts := Count(snap.Results, []string{"docs", OriginConfigMap})
 	if counts[0].Valid != 1 || counts[0].Invalid != 0 || counts[1].Valid != 1 || counts[1].Invalid != 1 || counts[1].Findings["openbao-token"] != 1 {
 		t.Errorf("counts %+v", counts)
 	}

@@ -258,8 +258,10 @@ var referenceSuffixes = []string{
 // secret_access_key and SECRET-ACCESS-KEY all become secretaccesskey.
 func normKey(k string) string {
 	k = strings.ToLower(strings.Trim(k, `"'-_ `))
-	return strings.NewReplacer("_", "", "-", "", ".", "").Replace(k)
+	return keySeparators.Replace(k)
 }
+
+var keySeparators = strings.NewReplacer("_", "", "-", "", ".", "")
 
 // classify maps a key name to a detector. strict means the key names a
 // secret so plainly that any non-placeholder value is flagged; otherwise the

@@ -77,6 +77,17 @@ const MaxLineLength = 4096
 // text). Findings are deduplicated per detector and field (or line).
 func (s *Scanner) Scan(data []byte) []Finding {
 	c := newCollector()
+	scanDocument(c, data, 0)
+	return c.sorted()
+}
+
+// maxNesting bounds how deep documents embedded in string values (a
+// kubeconfig or a decrypted values file pasted into a note) are re-parsed.
+const maxNesting = 2
+
+// scanDocument scans data into c; nesting counts the documents it is
+// embedded in.
+func scanDocument(c *collector, data []byte, nesting int) {
 	var root yaml.Node
 	structured := yaml.Unmarshal(data, &root) == nil
 	var fields *lineFields
@@ -96,9 +107,8 @@ func (s *Scanner) Scan(data []byte) []Finding {
 	}
 	scanDocumentShape(c, lines, fields)
 	if structured {
-		walkValues(c, &root, "", "", fields.sops)
+		walkValues(c, &root, "", "", fields.sops, nesting)
 	}
-	return c.sorted()
 }
 
 // ScanValue scans one configured value (for example an asset inventory
@@ -259,7 +269,7 @@ func joinPath(path, key string) string {
 
 // walkValues scans every string scalar with the key it is assigned to
 // (sequence items inherit their parent's key).
-func walkValues(c *collector, root *yaml.Node, path, key string, sops bool) {
+func walkValues(c *collector, root *yaml.Node, path, key string, sops bool, nesting int) {
 	var walk func(n *yaml.Node, path, key string, depth int)
 	walk = func(n *yaml.Node, path, key string, depth int) {
 		if depth > 200 {
@@ -290,6 +300,15 @@ func walkValues(c *collector, root *yaml.Node, path, key string, sops bool) {
 			if n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0 {
 				line++
 			}
+			if nesting < maxNesting && embeddedDocument(n.Value) {
+				// A document pasted into a value: scan it as a document too,
+				// reporting its findings on this field.
+				inner := newCollector()
+				scanDocument(inner, []byte(n.Value), nesting+1)
+				for _, f := range inner.list {
+					c.add(Finding{Line: line + max(f.Line-1, 0), Field: path, Detector: f.Detector})
+				}
+			}
 			for i, l := range strings.Split(n.Value, "\n") {
 				for _, w := range windows(l) {
 					scanLine(c, w, line+i, path)
@@ -299,4 +318,17 @@ func walkValues(c *collector, root *yaml.Node, path, key string, sops bool) {
 		}
 	}
 	walk(root, path, key, 0)
+}
+
+// embeddedDocument reports whether a string value looks like a YAML or
+// JSON document of its own (several lines, or a JSON object or array).
+func embeddedDocument(v string) bool {
+	t := strings.TrimSpace(v)
+	if t == "" {
+		return false
+	}
+	if t[0] == '{' || t[0] == '[' {
+		return true
+	}
+	return strings.Count(t, "\n") >= 1 && strings.Contains(t, ":")
 }

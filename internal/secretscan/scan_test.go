@@ -105,3 +105,17 @@ func TestAllowedReferencesAreNotFlagged(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowedReferencesEmbedded: the allowed references stay unflagged
+// when they sit together in a multi-line value of a record, where the
+// scanner also parses the value as a document of its own.
+func TestAllowedReferencesEmbedded(t *testing.T) {
+	var lines []string
+	for _, c := range corpusCases(t, "testdata/allowed") {
+		lines = append(lines, strings.Split(c.text, "\n")...)
+	}
+	doc := "schema_version: 1\nrollback_note: |\n  " + strings.Join(lines, "\n  ") + "\n"
+	if f := New().Scan([]byte(doc)); len(f) > 0 {
+		t.Errorf("allowed references flagged when embedded: %v", f)
+	}
+}
