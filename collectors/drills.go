@@ -14,7 +14,7 @@ type DrillsCollector struct {
 	src EvidenceSource
 
 	recorded, maxAge, lastRun, lastSuccess, lastResult, checks *prometheus.Desc
-	records, findings, sourceUp                                 *prometheus.Desc
+	records, findings, sourceUp                                *prometheus.Desc
 }
 
 var _ exporter.Collector = (*DrillsCollector)(nil)
