@@ -121,24 +121,31 @@ func (c *TrustCollector) liveBackup(s config.AssetSignals) evidence.Signal {
 	if c.coverage == nil || len(s.CNPGClusters)+len(s.PersistentVolumeClaims) == 0 {
 		return evidence.Signal{}
 	}
-	ok := true
-	for _, ref := range s.CNPGClusters {
-		ns, name, _ := strings.Cut(ref, "/")
-		covered, known := c.coverage.CNPGClusterBackup(ns, name)
-		if !known {
-			return evidence.Signal{}
-		}
-		ok = ok && covered
+	clusters, known := allCovered(s.CNPGClusters, c.coverage.CNPGClusterBackup)
+	if !known {
+		return evidence.Signal{}
 	}
-	for _, ref := range s.PersistentVolumeClaims {
-		ns, name, _ := strings.Cut(ref, "/")
-		covered, known := c.coverage.PVCBackup(ns, name)
-		if !known {
-			return evidence.Signal{}
-		}
-		ok = ok && covered
+	pvcs, known := allCovered(s.PersistentVolumeClaims, c.coverage.PVCBackup)
+	if !known {
+		return evidence.Signal{}
 	}
+	ok := clusters && pvcs
 	return evidence.Signal{Known: true, OK: ok}
+}
+
+// allCovered asks lookup about each namespace/name ref: covered when all
+// are, known only when every answer is.
+func allCovered(refs []string, lookup func(namespace, name string) (covered, known bool)) (covered, known bool) {
+	covered = true
+	for _, ref := range refs {
+		ns, name, _ := strings.Cut(ref, "/")
+		c, k := lookup(ns, name)
+		if !k {
+			return false, false
+		}
+		covered = covered && c
+	}
+	return covered, true
 }
 
 // liveStorage holds when the asset links directories or volumes and every
