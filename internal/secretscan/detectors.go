@@ -367,10 +367,7 @@ func notPlaceholder(s, _ string) bool {
 		refPathRE.MatchString(v):
 		return false
 	}
-	if repeated(v) {
-		return false
-	}
-	return true
+	return !repeated(v)
 }
 
 // repeated reports values made of one repeated character or of mask
