@@ -310,8 +310,11 @@ func (g *Gitea) CreateToken(t testing.TB, name string, scopes ...string) string 
 	t.Helper()
 	out := g.CLI(t, "admin", "user", "generate-access-token", "--username", g.AdminUser,
 		"--token-name", name, "--scopes", strings.Join(scopes, ","), "--raw")
-	tok := strings.TrimSpace(out)
-	if len(tok) < 20 || strings.ContainsAny(tok, " \n") {
+	// Gitea prints its running-as-root warning on stdout too: the token is
+	// the last line.
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	tok := strings.TrimSpace(lines[len(lines)-1])
+	if len(tok) < 20 || strings.ContainsAny(tok, " \t") {
 		t.Fatalf("generate-access-token printed something that is not a token (%d bytes)", len(out))
 	}
 	return tok
