@@ -98,9 +98,11 @@ BENCHES      += bench-gitea bench-walk
 bench: $(BENCHES)
 
 ## bench-gitea: one Gitea sweep's duration and request count for 500 runners and
-## 5,000 package versions, against the httptest fake Gitea (internal/testenv/giteafake).
+## 5,000 package versions: against the httptest fake Gitea (internal/testenv/giteafake),
+## then against a real Gitea 1.26.4 filled through its APIs (a few minutes; skipped
+## while hack/realbin.sh has not built Gitea).
 bench-gitea:
-	$(GO) test -run '^$$' -bench BenchmarkSweep -benchtime 3x ./internal/gitea/
+	$(GO) test -run '^$$' -bench 'BenchmarkSweep|BenchmarkRealGiteaSweep' -benchtime 1x -timeout 30m ./internal/gitea/
 
 # bench-walk: the directory walker against du and find on a generated
 # Gitea-shaped tree of BENCH_N blobs (removed afterwards), warm cache.
