@@ -48,7 +48,9 @@ func BenchmarkRealGiteaSweep(b *testing.B) {
 		}()
 	}
 	for i := range nRunners {
-		work <- func() { g.RegisterRunner(b, fmt.Sprintf("runner-%03d", i), "ubuntu-latest", fmt.Sprintf("pool-%d", i%4)) }
+		work <- func() {
+			g.RegisterRunner(b, fmt.Sprintf("runner-%03d", i), "ubuntu-latest", fmt.Sprintf("pool-%d", i%4))
+		}
 	}
 	for i := range nVersions {
 		work <- func() {
