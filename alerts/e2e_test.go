@@ -30,8 +30,9 @@ import (
 //	  + fixture families for collectors that need a cluster or Gitea
 //	    (served together on one target, see fixture below)
 //	→ Prometheus (Debian's, 1s scrape and evaluation, the rule file loaded)
-//	→ Alertmanager (Debian's prometheus-alertmanager, no cluster gossip)
-//	→ a webhook receiver in this test.
+//	→ Alertmanager (Debian's prometheus-alertmanager, no cluster gossip) on
+//	  docs/alertmanager.example.yml
+//	→ a webhook receiver in this test, one path per example receiver.
 //
 // Scenario: the Gitea database's backup goes stale, the page reaches the
 // webhook with its labels and runbook link; the backup completes, the
@@ -66,23 +67,17 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 	hook := &webhook{}
 	hookURL := serve(t, hook)
 
-	// Alertmanager: route everything to the webhook at once.
+	// Alertmanager on the shipped example routing, its receivers pointed at
+	// the webhook (one path per receiver) and its timers shortened.
+	example, err := os.ReadFile("../docs/alertmanager.example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	am := regexp.MustCompile(`http://([a-z-]+)\.invalid/hook`).ReplaceAllString(string(example), hookURL+"/$1")
+	am = regexp.MustCompile(`(?m)^(\s+)(group_wait|group_interval): \S+$`).ReplaceAllString(am, "${1}${2}: 1s")
 	amAddr := freeAddr(t)
 	amConfig := filepath.Join(dir, "alertmanager.yml")
-	writeFile(t, amConfig, fmt.Sprintf(`global:
-  resolve_timeout: 1m
-route:
-  receiver: webhook
-  group_by: [alertname, namespace, cluster]
-  group_wait: 1s
-  group_interval: 1s
-  repeat_interval: 1h
-receivers:
-  - name: webhook
-    webhook_configs:
-      - url: %s/hook
-        send_resolved: true
-`, hookURL))
+	writeFile(t, amConfig, am)
 	startProcess(t, "alertmanager", alertmanager, "http://"+amAddr+"/-/ready",
 		"--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am"),
 		"--web.listen-address="+amAddr, "--cluster.listen-address=")
@@ -130,6 +125,9 @@ scrape_configs:
 	// against a daily schedule (allowed: 2 × 1d + 1h = 2d 1h).
 	fx.setLastBackup(time.Now().Add(-72 * time.Hour))
 	firing := hook.waitFor(t, "ForgeDatabaseBackupStale", "firing")
+	if firing.Receiver != "platform-pager" || firing.Path != "/platform-pager" {
+		t.Errorf("the page went to receiver %q at %s, want platform-pager (critical, layer platform)", firing.Receiver, firing.Path)
+	}
 	wantLabels := map[string]string{
 		"alertname": "ForgeDatabaseBackupStale", "severity": "critical", "layer": "platform",
 		"namespace": "databases", "cluster": "gitea-db", "job": "forge-exporter", "instance": targetURL.Host,
@@ -329,7 +327,8 @@ func (f *fixture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // alertmanagerPayload is the part of Alertmanager's webhook body the test reads.
 type alertmanagerPayload struct {
-	Status string `json:"status"`
+	Receiver string `json:"receiver"`
+	Status   string `json:"status"`
 	Alerts []struct {
 		Status      string            `json:"status"`
 		Labels      map[string]string `json:"labels"`
@@ -338,6 +337,8 @@ type alertmanagerPayload struct {
 }
 
 type notification struct {
+	Receiver    string
+	Path        string
 	Status      string
 	Labels      map[string]string
 	Annotations map[string]string
@@ -361,7 +362,7 @@ func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, a := range p.Alerts {
-		h.got = append(h.got, notification{Status: a.Status, Labels: a.Labels, Annotations: a.Annotations})
+		h.got = append(h.got, notification{Receiver: p.Receiver, Path: r.URL.Path, Status: a.Status, Labels: a.Labels, Annotations: a.Annotations})
 	}
 }
 

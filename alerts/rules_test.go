@@ -266,3 +266,33 @@ func checkRunbook(t *testing.T, alert string) {
 		t.Errorf("%s: looks like secret material in an example (%d characters matched); use a placeholder", path, len(m))
 	}
 }
+
+// TestAlertmanagerExampleConfig checks the example routing with the real
+// amtool (the end-to-end test runs it in a real Alertmanager).
+func TestAlertmanagerExampleConfig(t *testing.T) {
+	amtool, err := exec.LookPath("amtool")
+	if err != nil {
+		t.Fatal("amtool not found: install the Debian prometheus-alertmanager package (.ci/run does)")
+	}
+	out, err := exec.Command(amtool, "check-config", "../docs/alertmanager.example.yml").CombinedOutput()
+	if err != nil {
+		t.Fatalf("amtool check-config: %v\n%s", err, out)
+	}
+	// Each severity reaches the receiver the labels promise.
+	for _, c := range []struct{ labels, want string }{
+		{"severity=critical layer=platform alertname=ForgeDatabaseBackupStale", "platform-pager"},
+		{"severity=critical layer=forge alertname=ForgeRunnerLabelUnserved", "forge-pager"},
+		{"severity=warning layer=platform alertname=ForgeVolumeBackupMissing", "platform-ticket"},
+		{"severity=warning layer=forge alertname=ForgeRunnerOffline", "forge-ticket"},
+		{"severity=info layer=forge alertname=ForgeAssetNotProductionTrusted", "null"},
+	} {
+		args := append([]string{"config", "routes", "test", "--config.file=../docs/alertmanager.example.yml"}, strings.Fields(c.labels)...)
+		out, err := exec.Command(amtool, args...).Output() // stderr has a warning about --alertmanager.url
+		if err != nil {
+			t.Fatalf("amtool %v: %v\n%s", args, err, out)
+		}
+		if got := strings.TrimSpace(string(out)); got != c.want {
+			t.Errorf("%s routes to %q, want %q", c.labels, got, c.want)
+		}
+	}
+}
