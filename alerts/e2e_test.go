@@ -329,7 +329,7 @@ func (f *fixture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type alertmanagerPayload struct {
 	Receiver string `json:"receiver"`
 	Status   string `json:"status"`
-	Alerts []struct {
+	Alerts   []struct {
 		Status      string            `json:"status"`
 		Labels      map[string]string `json:"labels"`
 		Annotations map[string]string `json:"annotations"`
