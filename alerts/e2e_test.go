@@ -231,6 +231,13 @@ forge_cnpg_scheduled_backup_suspended{namespace="databases",cluster="gitea-db",s
 forge_cnpg_backup_last_success_timestamp_seconds{namespace="databases",cluster="gitea-db"} ` + fmt.Sprint(last.Unix()) + `
 # TYPE forge_cnpg_backup_last_failure_timestamp_seconds gauge
 forge_cnpg_backup_last_failure_timestamp_seconds{namespace="databases",cluster="gitea-db"} ` + ts(10*24*time.Hour) + `
+# TYPE forge_cnpg_recoverability_point_timestamp_seconds gauge
+forge_cnpg_recoverability_point_timestamp_seconds{namespace="databases",cluster="gitea-db",source="objectstore"} ` + ts(7*24*time.Hour) + `
+# TYPE forge_exporter_kube_resource_available gauge
+forge_exporter_kube_resource_available{group="postgresql.cnpg.io",resource="backups"} 1
+forge_exporter_kube_resource_available{group="snapshot.storage.k8s.io",resource="volumesnapshots"} 0
+# TYPE forge_exporter_kube_last_sync_timestamp_seconds gauge
+forge_exporter_kube_last_sync_timestamp_seconds{group="postgresql.cnpg.io",resource="backups"} ` + ts(30*time.Second) + `
 # TYPE forge_cnpg_continuous_archiving gauge
 forge_cnpg_continuous_archiving{namespace="databases",cluster="gitea-db"} 1
 # TYPE forge_pvc_requested_bytes gauge
