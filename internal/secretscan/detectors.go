@@ -74,7 +74,8 @@ var patterns = []pattern{
 		check: func(s, _ string) bool { return mixedClasses(s[2:]) >= 3 }},
 	{name: DetUnsealKey, need: []string{"unseal", "recovery"}, re: regexp.MustCompile(`(?i)\b(?:unseal|recovery)[ _-]?(?:key|share)s?(?:[ _-]?(?:\d+|b64|hex|base64))?["']?\s*[:=]\s*\[?\s*["']?([A-Za-z0-9+/=_-]{16,})`), group: 1, check: notPlaceholder},
 	{name: DetUnsealKey, need: []string{"operator"}, re: regexp.MustCompile(`(?i)\b(?:bao|vault)\s+operator\s+unseal\s+(?:-\S+\s+)*["']?([A-Za-z0-9+/=]{16,})`), group: 1, check: notPlaceholder},
-	{name: DetRecoveryCode, need: []string{"recovery"}, re: regexp.MustCompile(`(?i)\brecovery[ _-]?codes?["']?\s*[:=]\s*["']?([A-Za-z0-9][A-Za-z0-9-]{7,})`), group: 1, check: notPlaceholder},
+	{name: DetRecoveryCode, need: []string{"recovery"}, re: regexp.MustCompile(`(?i)\brecovery[ _-]?codes?["']?\s*[:=]\s*["']?([A-Za-z0-9][A-Za-z0-9-]{7,})`), group: 1,
+		check: func(s, line string) bool { return notPlaceholder(s, line) && hasDigitAndLetter(s) }},
 	{name: DetConnString, need: []string{"://"}, re: regexp.MustCompile(`(?i)\b(?:jdbc:)?(?:postgres(?:ql)?|pgsql|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|clickhouse|cockroachdb|oracle)(?:\+[a-z0-9]+)?://[^\s:/@'"]*:([^\s@'"]+)@`), group: 1, check: notPlaceholder},
 	{name: DetConnString, need: []string{"password", "pwd"}, re: regexp.MustCompile(`(?i)(?:^|[\s?&;'"])(?:password|pwd)\s*=\s*'?([^\s&;'"]+)`), group: 1,
 		check: func(s, line string) bool { return notPlaceholder(s, line) && dsnRE.MatchString(line) }},
@@ -96,7 +97,9 @@ var patterns = []pattern{
 	{name: DetCloudAccessKey, need: []string{"goog1"}, re: regexp.MustCompile(`\bGOOG1[A-Z0-9]{20,}\b`)},
 	{name: DetKubeconfig, need: []string{"-data"}, re: regexp.MustCompile(`(?i)(?:^|[\s"'{,])["']?(?:client-key-data|client-certificate-data)["']?\s*:\s*["']?([A-Za-z0-9+/=]{16,})`), group: 1},
 	{name: DetBearerToken, need: []string{"bearer"}, re: regexp.MustCompile(`(?i)\bbearer\s+([A-Za-z0-9._~+/=-]{12,})`), group: 1,
-		check: func(s, line string) bool { return notPlaceholder(s, line) && !hex40RE.MatchString(s) }},
+		check: func(s, line string) bool {
+			return notPlaceholder(s, line) && !hex40RE.MatchString(s) && highEntropyToken(s, 12, 3.0)
+		}},
 	{name: DetBasicAuth, need: []string{"basic"}, re: regexp.MustCompile(`(?i)\bauthorization\W{0,3}\s*:?\s*basic\s+([A-Za-z0-9+/=]{8,})`), group: 1, check: notPlaceholder},
 	{name: DetJWT, need: []string{"eyj"}, re: regexp.MustCompile(`\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}`)},
 }
@@ -108,7 +111,7 @@ var dsnRE = regexp.MustCompile(`(?i)\b(?:host|hostaddr|dbname|server|database|us
 // HTTP headers); flagRE finds --flag value and --flag=value.
 var (
 	quotedRE = regexp.MustCompile(`"[^"]*"|'[^']*'`)
-	kvRE     = regexp.MustCompile(`(?:^|[\s{,;&?(\[])["']?([A-Za-z_][A-Za-z0-9_.-]{0,80})["']?[ \t]*(:|=)[ \t]*("[^"]*"|'[^']*'|[^\s"',;&)}\]]+)`)
+	kvRE     = regexp.MustCompile(`(?:^|[\s{,;&?(\[=])["']?([A-Za-z_][A-Za-z0-9_.-]{0,80})["']?[ \t]*(:|=)[ \t]*("[^"]*"|'[^']*'|[^\s"',;&)}\]]+)`)
 	flagRE   = regexp.MustCompile(`(?:^|\s)--([A-Za-z][A-Za-z0-9-]{1,60})(?:=|[ \t]+)("[^"]*"|'[^']*'|[^\s"']+)`)
 )
 
@@ -236,7 +239,7 @@ func scanAssignment(c *collector, key, value string, lineNo int, field string, s
 	default:
 		if hex40RE.MatchString(value) && strings.Contains(normKey(key), "token") {
 			c.add(Finding{Line: lineNo, Field: field, Detector: DetGiteaToken})
-		} else if highEntropyToken(value, 16, 3.0) {
+		} else if highEntropyToken(value, 16, 3.0) && !resourceName(value) {
 			c.add(Finding{Line: lineNo, Field: field, Detector: det})
 		}
 	}
@@ -334,6 +337,25 @@ func base64Creds(line string) bool {
 	return false
 }
 
+// resourceNameRE is a Kubernetes-style resource name that starts with a
+// word, such as a Secret name with a generated suffix (gitea-db-app-h7k9m2c4tb).
+var (
+	resourceNameRE = regexp.MustCompile(`^[a-z]{3,}(?:-[a-z0-9]+)+$`)
+	uuidRE         = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+)
+
+// resourceName reports whether a value assigned to a secret-like key is a
+// reference to a resource by name rather than a secret.
+func resourceName(v string) bool { return resourceNameRE.MatchString(v) && !uuidRE.MatchString(v) }
+
+// stateWords describe a secret without being one (password: rotated).
+var stateWords = map[string]bool{
+	"unchanged": true, "rotated": true, "revoked": true, "expired": true, "disabled": true, "enabled": true,
+	"required": true, "optional": true, "default": true, "unknown": true, "missing": true, "provided": true,
+	"present": true, "absent": true, "stored": true, "generated": true, "random": true, "external": true,
+	"inherited": true, "reused": true, "renewed": true, "verified": true, "unused": true, "invalid": true,
+}
+
 var (
 	placeholderWords = []string{"redacted", "redact", "masked", "hidden", "removed", "omitted", "placeholder", "elided", "censored", "not-recorded", "notrecorded", "sanitized", "sanitised"}
 	refPathRE        = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]*(?:/[a-z0-9._{}<>@-]+)+/?$`)
@@ -362,6 +384,7 @@ func notPlaceholder(s, _ string) bool {
 		strings.HasPrefix(l, "vault:") || strings.HasPrefix(l, "openbao:") || strings.HasPrefix(l, "bao:") || strings.HasPrefix(l, "ref+"),
 		strings.HasPrefix(l, "secret:") || strings.HasPrefix(l, "secretref:") || strings.HasPrefix(l, "k8s:"),
 		strings.HasPrefix(l, "sha256:") || strings.HasPrefix(l, "sha512:"),
+		stateWords[l],
 		l == "none" || l == "null" || l == "nil" || l == "true" || l == "false" || l == "yes" || l == "no" ||
 			l == "n/a" || l == "na" || l == "tbd" || l == "todo" || l == "unset" || l == "empty" || l == "-" || l == "~",
 		refPathRE.MatchString(v):
