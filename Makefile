@@ -94,6 +94,7 @@ BENCH_N      ?= 1000000
 BENCH_ROUNDS ?= 5
 BENCH_DIR    ?= $(or $(TMPDIR),/tmp)
 BENCHES      += bench-gitea bench-walk
+BENCHES      += bench-evidence
 
 bench: $(BENCHES)
 
@@ -103,6 +104,11 @@ bench: $(BENCHES)
 ## while hack/realbin.sh has not built Gitea).
 bench-gitea:
 	$(GO) test -run '^$$' -bench 'BenchmarkSweep|BenchmarkRealGiteaSweep' -benchtime 1x -timeout 30m ./internal/gitea/
+
+## bench-evidence: parse, validate and secret-scan one record, and one sample
+## of a directory of 1,000 records.
+bench-evidence:
+	$(GO) test -run '^$$' -bench . -benchtime 5x ./internal/evidence/ ./internal/secretscan/
 
 # bench-walk: the directory walker against du and find on a generated
 # Gitea-shaped tree of BENCH_N blobs (removed afterwards), warm cache.

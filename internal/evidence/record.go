@@ -170,6 +170,10 @@ type Result struct {
 	Record   *Record
 	Problems []Problem
 	Findings []secretscan.Finding
+
+	// clockDependent marks a verdict that may change with time alone (a
+	// date in the future), so it is never cached.
+	clockDependent bool
 }
 
 // Valid reports whether the record counts: decoded, no problems, no findings.
@@ -268,6 +272,7 @@ func Parse(source, origin string, data []byte, opts Options) *Result {
 	d := &decoder{opts: opts}
 	res.Record = d.record(root)
 	res.Problems = append(res.Problems, d.problems...)
+	res.clockDependent = d.clockDependent
 	return res
 }
 
@@ -282,8 +287,9 @@ func yamlError(err error) string {
 }
 
 type decoder struct {
-	opts     Options
-	problems []Problem
+	opts           Options
+	problems       []Problem
+	clockDependent bool
 }
 
 func (d *decoder) add(field string, n *yaml.Node, format string, args ...any) {
@@ -455,6 +461,7 @@ func (d *decoder) date(v *yaml.Node) time.Time {
 		d.add(FieldDate, v, "must be a date (2026-11-20) or an RFC 3339 time with a zone (2026-11-20T10:00:00Z)")
 		return time.Time{}
 	case t.After(d.opts.Now.Add(futureSkew)):
+		d.clockDependent = true
 		d.add(FieldDate, v, "is in the future: a drill is recorded after it ran")
 		return time.Time{}
 	case t.Year() < 2000:

@@ -71,6 +71,10 @@ type Loader struct {
 	Assets  map[string]bool
 	Scanner *secretscan.Scanner
 	Now     func() time.Time
+
+	// cache keeps the results of files that did not change since the last
+	// Load, so a large evidence checkout costs a stat per file per sample.
+	cache *FileCache
 }
 
 // Load reads all sources. It returns no error: a source that fails is
@@ -82,8 +86,13 @@ func (l *Loader) Load(ctx context.Context) *Snapshot {
 	}
 	opts := Options{Now: now(), Assets: l.Assets, Scanner: l.Scanner}
 	snap := &Snapshot{At: opts.Now}
+	if l.cache == nil {
+		l.cache = NewFileCache()
+	}
+	l.cache.begin()
+	defer l.cache.prune()
 	for _, dir := range l.Dirs {
-		results, err := ReadDir(ctx, dir.Path, dir.Name, opts)
+		results, err := readDir(ctx, dir.Path, dir.Name, opts, l.cache)
 		snap.Results = append(snap.Results, results...)
 		snap.Sources = append(snap.Sources, SourceStatus{Origin: dir.Name, Err: err})
 	}
@@ -132,6 +141,10 @@ func ReadConfigMaps(ctx context.Context, src ConfigMapSource, opts Options) ([]*
 // that cannot be read is an invalid record; only an unreadable dir is an
 // error.
 func ReadDir(ctx context.Context, dir, origin string, opts Options) ([]*Result, error) {
+	return readDir(ctx, dir, origin, opts, nil)
+}
+
+func readDir(ctx context.Context, dir, origin string, opts Options, cache *FileCache) ([]*Result, error) {
 	var out []*Result
 	var walkErrs []string
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -161,12 +174,7 @@ func ReadDir(ctx context.Context, dir, origin string, opts Options) ([]*Result, 
 		if len(out) >= MaxRecordsPerSource {
 			return fmt.Errorf("more than %d records below %s; the rest were not read", MaxRecordsPerSource, dir)
 		}
-		data, rerr := readBounded(path)
-		if rerr != nil {
-			out = append(out, &Result{Source: path, Origin: origin, Problems: []Problem{{Reason: rerr.Error()}}})
-			return nil
-		}
-		out = append(out, Parse(path, origin, data, opts))
+		out = append(out, readRecord(path, origin, opts, cache))
 		return nil
 	})
 	if err == nil && len(walkErrs) > 0 {
@@ -180,21 +188,58 @@ var errTooLarge = fmt.Errorf("larger than %d KiB: not read (a record is a few Ki
 
 // ReadFile reads one record file the way ReadDir does: regular files of at
 // most MaxRecordBytes only, opened without blocking.
-func ReadFile(path string) ([]byte, error) { return readBounded(path) }
-
-// readBounded reads a regular file of at most MaxRecordBytes. It opens
-// without blocking (a FIFO named x.yaml must not hang the sampler) and
-// refuses anything that is not a regular file, following symlinks.
-func readBounded(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+func ReadFile(path string) ([]byte, error) {
+	f, st, err := openRecord(path)
 	if err != nil {
-		return nil, cleanPathErr(err)
+		return nil, err
 	}
 	defer f.Close()
+	return readOpen(f, st)
+}
+
+// readRecord reads and parses one file, reusing the cached result when the
+// file did not change.
+func readRecord(path, origin string, opts Options, cache *FileCache) *Result {
+	f, st, err := openRecord(path)
+	if err != nil {
+		return &Result{Source: path, Origin: origin, Problems: []Problem{{Reason: err.Error()}}}
+	}
+	defer f.Close()
+	key := keyOf(st)
+	if r := cache.get(path, origin, key); r != nil {
+		return r
+	}
+	data, err := readOpen(f, st)
+	if err != nil {
+		return &Result{Source: path, Origin: origin, Problems: []Problem{{Reason: err.Error()}}}
+	}
+	r := Parse(path, origin, data, opts)
+	cache.put(path, origin, key, r)
+	return r
+}
+
+// openRecord opens a file without blocking (a FIFO named x.yaml must not
+// hang the sampler) and refuses anything that is not a regular file,
+// following symlinks.
+func openRecord(path string) (*os.File, os.FileInfo, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, nil, cleanPathErr(err)
+	}
 	st, err := f.Stat()
 	if err != nil {
-		return nil, cleanPathErr(err)
+		f.Close()
+		return nil, nil, cleanPathErr(err)
 	}
+	if !st.Mode().IsRegular() {
+		f.Close()
+		return nil, nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
+	}
+	return f, st, nil
+}
+
+// readOpen reads an opened record of at most MaxRecordBytes.
+func readOpen(f *os.File, st os.FileInfo) ([]byte, error) {
 	if !st.Mode().IsRegular() {
 		return nil, fmt.Errorf("not a regular file (%s)", st.Mode().Type())
 	}

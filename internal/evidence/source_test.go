@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 func copyFile(t *testing.T, from, to string) {
@@ -142,5 +143,42 @@ func TestLoaderCombinesSources(t *testing.T) {
 	snap = l.Load(context.Background())
 	if len(snap.Results) != 1 || snap.Sources[2].Err == nil || !strings.Contains(snap.Sources[2].Err.Error(), "forbidden") {
 		t.Errorf("with a failing ConfigMap source: %d results, sources %+v", len(snap.Results), snap.Sources)
+	}
+}
+
+// TestLoaderCacheFollowsChanges: unchanged files are not parsed again, a
+// rewritten, a new and a deleted file are noticed, and a future-dated
+// record becomes valid once its date has come.
+func TestLoaderCacheFollowsChanges(t *testing.T) {
+	dir := t.TempDir()
+	copyFile(t, "testdata/valid/source-forge.yaml", filepath.Join(dir, "a.yaml"))
+	future, _ := os.ReadFile("testdata/invalid/future-date.yaml")
+	os.WriteFile(filepath.Join(dir, "future.yaml"), future, 0o644)
+	now := testNow
+	l := &Loader{Dirs: []Dir{{"d", dir}}, Now: func() time.Time { return now }}
+	first := l.Load(context.Background())
+	second := l.Load(context.Background())
+	if first.Results[0] != second.Results[0] {
+		t.Error("an unchanged record was parsed again")
+	}
+	if second.Results[1].Valid() {
+		t.Fatal("future-dated record valid")
+	}
+	// Rewrite a.yaml (same size, so only mtime/ctime tell), add b, and let
+	// the future arrive.
+	data, _ := os.ReadFile(filepath.Join(dir, "a.yaml"))
+	os.WriteFile(filepath.Join(dir, "a.yaml"), []byte(strings.Replace(string(data), "result: passed", "result: failed", 1)), 0o644)
+	copyFile(t, "testdata/valid/package-blob.json", filepath.Join(dir, "b.json"))
+	now = time.Date(2099, 1, 2, 0, 0, 0, 0, time.UTC)
+	third := l.Load(context.Background())
+	if len(third.Results) != 3 || third.Results[0].Record.Passed() || !third.Results[2].Valid() {
+		t.Fatalf("after changes: %d results, a passed=%v", len(third.Results), third.Results[0].Record.Passed())
+	}
+	if !third.Results[2].Valid() || third.Results[2].Source != filepath.Join(dir, "future.yaml") {
+		t.Errorf("future-dated record not re-read when its date came: %v", third.Results[2].Messages())
+	}
+	os.Remove(filepath.Join(dir, "b.json"))
+	if fourth := l.Load(context.Background()); len(fourth.Results) != 2 || len(l.cache.entries) != 2 {
+		t.Errorf("deleted record still read or cached: %d results, %d cached", len(fourth.Results), len(l.cache.entries))
 	}
 }
