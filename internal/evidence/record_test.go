@@ -198,3 +198,36 @@ func TestTemplate(t *testing.T) {
 		t.Error("unknown kind accepted")
 	}
 }
+
+// TestMessagesNeverEchoValues: whatever is malformed around a secret (a
+// syntax error next to it, a wrong type, a bad enum value, an unknown key),
+// no message carries it.
+func TestMessagesNeverEchoValues(t *testing.T) {
+	const tok = "hvs.FAKEmsgTestOnly0123456789abcdEF"
+	base, _ := os.ReadFile("testdata/valid/source-forge.yaml")
+	docs := []string{
+		"drill: [" + tok + "\n",
+		"drill: " + tok + "\n",
+		"schema_version: " + tok + "\n",
+		tok + ": 1\n",
+		"checks:\n  - name: x\n    result: " + tok + "\n",
+		"assets: [" + tok + "]\n",
+		"date: " + tok + "\n",
+		"no_secret_material_recorded: " + tok + "\n",
+		"{\"operator\": \"" + tok + "\", }\n",
+		"operator: \"" + tok + "\n",
+		"a:\n\t- " + tok + "\n",
+		strings.Replace(string(base), "operator: platform-oncall (jdoe)", "operator: "+tok+": x: y", 1),
+		strings.Replace(string(base), "date: 2026-11-24T09:30:00Z", "date: 2026-11-24T09:30:00Z\n  "+tok, 1),
+	}
+	for _, d := range docs {
+		r := Parse("m.yaml", "d", []byte(d), Options{Now: testNow})
+		msgs := strings.Join(r.Messages(), "\n")
+		if r.Valid() {
+			t.Errorf("valid: %q", d)
+		}
+		if strings.Contains(msgs, "FAKEmsgTestOnly") {
+			t.Errorf("message echoes the value for %q:\n%s", d, msgs)
+		}
+	}
+}
