@@ -233,7 +233,10 @@ func scanAssignment(c *collector, key, value string, lineNo int, field string, s
 			c.add(Finding{Line: lineNo, Field: field, Detector: DetSOPSDecrypted})
 		}
 	case strict:
-		if len(value) >= 6 {
+		// Machine-made secrets are never lower-case words joined by dashes;
+		// such a value names a resource (gitea_token: forge-exporter-gitea-token).
+		// A password can be a passphrase, so passwords are kept.
+		if len(value) >= 6 && (det == DetPassword || !resourceName(value)) {
 			c.add(Finding{Line: lineNo, Field: field, Detector: det})
 		}
 	default:
@@ -254,7 +257,7 @@ var referenceSuffixes = []string{
 	"expiry", "expires", "expiresat", "length", "count", "owner", "provider", "method", "format", "enabled",
 	"required", "rotation", "rotated", "rotatedat", "namespace", "source", "store", "backend", "engine",
 	"role", "user", "username", "login", "issuer", "audience", "recorded", "accessor", "hint", "label",
-	"labels", "selector", "template", "version", "created", "createdat", "updated", "id",
+	"labels", "selector", "template", "version", "created", "createdat", "updated", "id", "existingsecret",
 }
 
 // normKey lowercases a key and removes separators: secretAccessKey,
@@ -348,12 +351,15 @@ var (
 // reference to a resource by name rather than a secret.
 func resourceName(v string) bool { return resourceNameRE.MatchString(v) && !uuidRE.MatchString(v) }
 
-// stateWords describe a secret without being one (password: rotated).
+// stateWords describe a secret without being one (password: rotated), or
+// are the words documentation puts in its place (postgres://user:password@).
 var stateWords = map[string]bool{
 	"unchanged": true, "rotated": true, "revoked": true, "expired": true, "disabled": true, "enabled": true,
 	"required": true, "optional": true, "default": true, "unknown": true, "missing": true, "provided": true,
 	"present": true, "absent": true, "stored": true, "generated": true, "random": true, "external": true,
 	"inherited": true, "reused": true, "renewed": true, "verified": true, "unused": true, "invalid": true,
+	"pw": true, "pwd": true, "pass": true, "password": true, "passwd": true, "secret": true, "token": true,
+	"user": true, "username": true, "key": true, "value": true, "example": true,
 }
 
 var (
@@ -380,7 +386,7 @@ func notPlaceholder(s, _ string) bool {
 	case strings.HasPrefix(v, "<") || strings.HasSuffix(v, ">"),
 		strings.HasPrefix(v, "${") || strings.HasPrefix(v, "$(") || envRefRE.MatchString(v) || strings.HasPrefix(v, "%("),
 		strings.HasPrefix(v, "{") || strings.HasPrefix(v, "[") || strings.HasPrefix(v, "ENC["),
-		strings.HasPrefix(v, "/") || strings.HasPrefix(v, "@/") || strings.HasPrefix(v, "file:") || strings.HasPrefix(v, "env:"),
+		strings.HasPrefix(v, "/") || strings.HasPrefix(v, "@/") || strings.HasPrefix(v, "./") || strings.HasPrefix(v, "../") || strings.HasPrefix(v, "~/") || strings.HasPrefix(v, "file:") || strings.HasPrefix(v, "env:"),
 		strings.HasPrefix(l, "vault:") || strings.HasPrefix(l, "openbao:") || strings.HasPrefix(l, "bao:") || strings.HasPrefix(l, "ref+"),
 		strings.HasPrefix(l, "secret:") || strings.HasPrefix(l, "secretref:") || strings.HasPrefix(l, "k8s:"),
 		strings.HasPrefix(l, "sha256:") || strings.HasPrefix(l, "sha512:"),
