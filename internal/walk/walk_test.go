@@ -249,6 +249,16 @@ func TestIncrementalRescanMatchesFreshScan(t *testing.T) {
 		}
 		time.Sleep(30 * time.Millisecond)
 	}
+	// Once the changes are older than the granularity, every directory is
+	// cached again and nothing else is: entries of deleted and renamed
+	// directories were dropped.
+	_, err = s.Scan(ctx)
+	must(t, err)
+	last, err := s.Scan(ctx)
+	must(t, err)
+	if last.CacheEntries != int(last.Dirs) || last.ReusedDirs != last.Dirs {
+		t.Errorf("settled: %d cache entries, %d reused, for %d directories", last.CacheEntries, last.ReusedDirs, last.Dirs)
+	}
 }
 
 // TestSameSecondGuard checks the guard against the same-second race: a
