@@ -125,9 +125,8 @@ func DefaultConcurrency() int {
 // ErrAbandoned is returned when a scan is cancelled or runs out of time.
 var ErrAbandoned = errors.New("scan abandoned")
 
-// Scanner scans one tree, repeatedly; it keeps the cache between scans. It
-// is not safe for concurrent Scan calls (the sampler never overlaps runs);
-// Scan serialises them anyway.
+// Scanner scans one tree, repeatedly; it keeps the cache between scans.
+// Concurrent Scan calls are serialised (the sampler never overlaps runs).
 type Scanner struct {
 	root string
 	opts Options
