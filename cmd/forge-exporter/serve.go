@@ -109,16 +109,7 @@ func (c *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 		}
 	}()
 
-	srv := &http.Server{
-		Handler:           s.handler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		// Long enough for the slowest allowed scrape plus sending the answer.
-		WriteTimeout:   c.ScrapeTimeout + 2*time.Minute,
-		IdleTimeout:    2 * time.Minute,
-		MaxHeaderBytes: 64 << 10,
-		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-	}
+	srv := newHTTPServer(s.handler(), c.ScrapeTimeout, logger)
 	flags := &web.FlagConfig{
 		WebListenAddresses: &c.ListenAddresses,
 		WebSystemdSocket:   new(bool),
@@ -146,6 +137,26 @@ func (c *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		return srv.Shutdown(sctx)
+	}
+}
+
+// maxRequestBodyBytes bounds what a client may send in a request body. No
+// endpoint takes a body (POST /-/reload reads the config from disk), so this
+// only stops a client from making the server read an endless upload.
+const maxRequestBodyBytes = 4 << 10
+
+// newHTTPServer sets every timeout and size limit, so a slow or hostile
+// client can hold neither a connection nor memory for long.
+func newHTTPServer(h http.Handler, scrapeTimeout time.Duration, logger *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           http.MaxBytesHandler(h, maxRequestBodyBytes),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		// Long enough for the slowest allowed scrape plus sending the answer.
+		WriteTimeout:   scrapeTimeout + 2*time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 }
 
@@ -241,17 +252,17 @@ func (s *server) landing(inst *collectors.Instance) http.Handler {
 
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(s.cmd.TelemetryPath, s.serveMetrics)
-	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc(s.cmd.TelemetryPath, readOnly(s.serveMetrics))
+	mux.HandleFunc("/-/healthy", readOnly(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
-	})
-	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+	}))
+	mux.HandleFunc("/-/ready", readOnly(func(w http.ResponseWriter, _ *http.Request) {
 		if s.current.Load() == nil {
 			http.Error(w, "Not ready", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "Ready")
-	})
+	}))
 	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
 		if !s.cmd.EnableLifecycle {
 			http.Error(w, "Lifecycle API is not enabled (--web.enable-lifecycle).", http.StatusForbidden)
@@ -268,7 +279,7 @@ func (s *server) handler() http.Handler {
 		}
 		fmt.Fprintln(w, "Reloaded")
 	})
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc("/", readOnly(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
 			return
@@ -279,8 +290,21 @@ func (s *server) handler() http.Handler {
 			return
 		}
 		st.landing.ServeHTTP(w, r)
-	})
+	}))
 	return mux
+}
+
+// readOnly answers 405 to anything but GET and HEAD: the read endpoints
+// change nothing, so no other method has a meaning there.
+func readOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "Method not allowed.", http.StatusMethodNotAllowed)
+			return
+		}
+		h(w, r)
+	}
 }
 
 // scrapeTimeout follows blackbox_exporter: Prometheus's own timeout minus an
