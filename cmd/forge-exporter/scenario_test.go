@@ -155,4 +155,3 @@ func do(t *testing.T, method, url string, body string) (int, http.Header, string
 	}
 	return resp.StatusCode, resp.Header, b.String()
 }
-
