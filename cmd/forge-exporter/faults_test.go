@@ -86,7 +86,9 @@ func TestStorageFaults(t *testing.T) {
 	p := startBinary(t, "--config.file="+sc.config)
 	s := &scraper{t: t, p: p}
 	pk := filepath.Join(sc.root, "data", "packages")
-	base := s.until("every collector succeeds", func(v map[string]string) bool { return allSucceed(s.body, `forge_directory_files{directory="packages"}`) })
+	base := s.until("every collector succeeds", func(v map[string]string) bool {
+		return allSucceed(s.body, `forge_directory_files{directory="packages"}`)
+	})
 	files := base[`forge_directory_files{directory="packages"}`]
 
 	t.Run("symlink loops, FIFO and device node", func(t *testing.T) {
@@ -231,7 +233,9 @@ func TestEvidenceFaults(t *testing.T) {
 	if err := os.Rename(ev+".away", ev); err != nil {
 		t.Fatal(err)
 	}
-	s.until("recovery", func(v map[string]string) bool { return v[up] == "1" && allSucceed(s.body) && num(v, valid) == wantValid })
+	s.until("recovery", func(v map[string]string) bool {
+		return v[up] == "1" && allSucceed(s.body) && num(v, valid) == wantValid
+	})
 	if n := strings.Count(p.logs.String(), "evidence source cannot be read"); n != 1 {
 		t.Errorf("the unreadable source was logged %d times, want once", n)
 	}
