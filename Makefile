@@ -123,6 +123,7 @@ FUZZTIME ?= 60s
 FUZZ_TARGETS += ./internal/config:FuzzParse
 FUZZ_TARGETS += ./internal/evidence:FuzzParse
 FUZZ_TARGETS += ./internal/secretscan:FuzzScan
+FUZZ_TARGETS += ./internal/gitea:FuzzResponses
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t#*:}; \
 	  echo "fuzz: $$fn in $$pkg for $(FUZZTIME)"; \

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sort"
 
 	sdk "code.gitea.io/sdk/gitea"
@@ -45,6 +46,9 @@ func (c *Client) Runners(ctx context.Context) ([]Runner, error) {
 		return nil, fmt.Errorf("server version %s: %w", info.Version, ErrRunnerListUnsupported)
 	}
 	var out []Runner
+	// Gitea pages by offset: a runner registered while we page shifts the
+	// list, and the next page repeats an item. IDs are never reused.
+	seen := map[int64]bool{}
 	err = paginate(ctx, info.MaxPageSize, func(page, size int) (int, int64, error) {
 		// The SDK gates this call on 1.25; SetGiteaVersion("") lifts the
 		// gate, and our own check above allows 1.24.
@@ -55,10 +59,13 @@ func (c *Client) Runners(ctx context.Context) ([]Runner, error) {
 		if res == nil {
 			return 0, 0, errors.New("GET /api/v1/admin/actions/runners: empty answer")
 		}
+		fresh := 0
 		for _, r := range res.Runners {
-			if r == nil {
+			if r == nil || seen[r.ID] {
 				continue
 			}
+			seen[r.ID] = true
+			fresh++
 			run := Runner{ID: r.ID, Name: r.Name, Online: r.Status == "online", Busy: r.Busy, Disabled: r.Disabled}
 			for _, l := range r.Labels {
 				if l != nil && l.Name != "" {
@@ -67,6 +74,9 @@ func (c *Client) Runners(ctx context.Context) ([]Runner, error) {
 			}
 			sort.Strings(run.Labels)
 			out = append(out, run)
+		}
+		if fresh == 0 && len(res.Runners) > 0 {
+			return 0, 0, errNoProgress("GET /api/v1/admin/actions/runners", page)
 		}
 		return len(res.Runners), res.TotalCount, nil
 	})
@@ -102,15 +112,22 @@ func (c *Client) Owners(ctx context.Context) ([]string, error) {
 	}
 	var out []string
 	for _, l := range lists {
+		seen := map[string]bool{}
 		err = paginate(ctx, info.MaxPageSize, func(page, size int) (int, int64, error) {
 			users, resp, err := l.list(sdk.ListOptions{Page: page, PageSize: size})
 			if err != nil {
 				return 0, 0, c.describe(tok, l.what, resp, err)
 			}
+			fresh := 0
 			for _, u := range users {
-				if u != nil && u.UserName != "" {
+				if u != nil && u.UserName != "" && !seen[u.UserName] {
+					seen[u.UserName] = true
 					out = append(out, u.UserName)
+					fresh++
 				}
+			}
+			if fresh == 0 && len(users) > 0 {
+				return 0, 0, errNoProgress(l.what, page)
 			}
 			return len(users), totalOf(resp), nil
 		})
@@ -120,6 +137,13 @@ func (c *Client) Owners(ctx context.Context) ([]string, error) {
 	}
 	sort.Strings(out)
 	return dedupe(out), nil
+}
+
+// errNoProgress ends a list whose page holds only items already listed: a
+// server (or proxy) that answers every page alike would otherwise be paged
+// until the sweep times out.
+func errNoProgress(what string, page int) error {
+	return fmt.Errorf("%s: page %d repeats only items already listed; the list does not advance", what, page)
 }
 
 func dedupe(sorted []string) []string {
@@ -152,6 +176,7 @@ func (c *Client) PackageVersions(ctx context.Context, owner string) ([]PackageVe
 		return nil, err
 	}
 	var out []PackageVersion
+	seen := map[int64]bool{} // offset paging repeats items when the list changes (see Runners)
 	what := fmt.Sprintf("GET /api/v1/packages/%s", owner)
 	err = paginate(ctx, info.MaxPageSize, func(page, size int) (int, int64, error) {
 		pkgs, resp, err := cl.ListPackages(owner, sdk.ListPackagesOptions{ListOptions: sdk.ListOptions{Page: page, PageSize: size}})
@@ -161,11 +186,17 @@ func (c *Client) PackageVersions(ctx context.Context, owner string) ([]PackageVe
 			}
 			return 0, 0, c.describe(tok, what, resp, err)
 		}
+		fresh := 0
 		for _, p := range pkgs {
-			if p == nil {
+			if p == nil || seen[p.ID] {
 				continue
 			}
+			seen[p.ID] = true
+			fresh++
 			out = append(out, PackageVersion{ID: p.ID, Owner: owner, Type: p.Type, Name: p.Name, Version: p.Version})
+		}
+		if fresh == 0 && len(pkgs) > 0 {
+			return 0, 0, errNoProgress(what, page)
 		}
 		return len(pkgs), totalOf(resp), nil
 	})
@@ -189,6 +220,9 @@ func (c *Client) PackageFiles(ctx context.Context, v PackageVersion) (files int,
 		}
 		if f.Size < 0 {
 			return 0, 0, fmt.Errorf("package %s/%s/%s %s: file %q has a negative size", v.Owner, v.Type, v.Name, v.Version, f.Name)
+		}
+		if f.Size > math.MaxInt64-bytes {
+			return 0, 0, fmt.Errorf("package %s/%s/%s %s: file sizes add up to more than 2^63 bytes", v.Owner, v.Type, v.Name, v.Version)
 		}
 		files++
 		bytes += f.Size
