@@ -62,9 +62,20 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"testing"
 	"time"
 )
+
+// TB is the part of testing.TB the harness uses. A *testing.T satisfies
+// it; a program that is not a test (the demo, internal/testenv/forgestack)
+// passes its own implementation whose Fatal stops the start-up.
+type TB interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Skip(args ...any)
+	Cleanup(func())
+	TempDir() string
+}
 
 // Options tune the instance.
 type Options struct {
@@ -92,7 +103,7 @@ type Gitea struct {
 
 // RepoRoot returns the repository root (the directory with go.mod) above
 // the working directory.
-func RepoRoot(t testing.TB) string {
+func RepoRoot(t TB) string {
 	t.Helper()
 	dir, err := os.Getwd()
 	if err != nil {
@@ -113,7 +124,7 @@ func RepoRoot(t testing.TB) string {
 // Binary returns the cached Gitea binary and its source directory (the
 // templates STATIC_ROOT_PATH points at). It fails the test in CI (CI=true)
 // and skips it elsewhere when the binary is not built yet.
-func Binary(t testing.TB) (bin, src string) {
+func Binary(t TB) (bin, src string) {
 	t.Helper()
 	script := filepath.Join(RepoRoot(t), "hack", "realbin.sh")
 	out, err := exec.Command(script, "path", "gitea").Output()
@@ -131,7 +142,7 @@ func Binary(t testing.TB) (bin, src string) {
 	return strings.TrimSpace(string(out)), strings.TrimSpace(string(srcOut))
 }
 
-func freePort(t testing.TB) int {
+func freePort(t TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -150,7 +161,7 @@ func randomHex(n int) string {
 }
 
 // Start starts a fresh Gitea and stops it when the test ends.
-func Start(t testing.TB, opts Options) *Gitea {
+func Start(t TB, opts Options) *Gitea {
 	t.Helper()
 	bin, src := Binary(t)
 	dir := t.TempDir()
@@ -290,7 +301,7 @@ func (g *Gitea) Logs() string { return g.logs.String() }
 
 // CLI runs the gitea command line against this instance and returns its
 // standard output.
-func (g *Gitea) CLI(t testing.TB, args ...string) string {
+func (g *Gitea) CLI(t TB, args ...string) string {
 	t.Helper()
 	cmd := exec.Command(g.bin, append([]string{"--config", g.config, "--work-path", g.Dir}, args...)...)
 	cmd.Env = g.env()
@@ -306,7 +317,7 @@ func (g *Gitea) CLI(t testing.TB, args ...string) string {
 
 // CreateToken creates an access token for the admin with the given scopes
 // (for example "read:admin", "read:package"; "all" for every scope).
-func (g *Gitea) CreateToken(t testing.TB, name string, scopes ...string) string {
+func (g *Gitea) CreateToken(t TB, name string, scopes ...string) string {
 	t.Helper()
 	out := g.CLI(t, "admin", "user", "generate-access-token", "--username", g.AdminUser,
 		"--token-name", name, "--scopes", strings.Join(scopes, ","), "--raw")
@@ -322,7 +333,7 @@ func (g *Gitea) CreateToken(t testing.TB, name string, scopes ...string) string 
 
 // DeleteToken deletes one of the admin's access tokens by name (with basic
 // auth: Gitea does not let a token manage tokens).
-func (g *Gitea) DeleteToken(t testing.TB, name string) {
+func (g *Gitea) DeleteToken(t TB, name string) {
 	t.Helper()
 	req, err := http.NewRequest("DELETE", g.URL+"/api/v1/users/"+g.AdminUser+"/tokens/"+name, nil)
 	if err != nil {
@@ -341,7 +352,7 @@ func (g *Gitea) DeleteToken(t testing.TB, name string) {
 }
 
 // WriteTokenFile writes tok to a new 0600 file and returns its path.
-func (g *Gitea) WriteTokenFile(t testing.TB, tok string) string {
+func (g *Gitea) WriteTokenFile(t TB, tok string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "token")
 	if err := os.WriteFile(p, []byte(tok+"\n"), 0o600); err != nil {
@@ -352,7 +363,7 @@ func (g *Gitea) WriteTokenFile(t testing.TB, tok string) string {
 
 // Do sends an API request with the harness token and returns the status
 // and body. body may be nil, []byte or any value to encode as JSON.
-func (g *Gitea) Do(t testing.TB, method, path string, body any) (int, []byte) {
+func (g *Gitea) Do(t TB, method, path string, body any) (int, []byte) {
 	t.Helper()
 	var r io.Reader
 	ctype := ""
@@ -386,7 +397,7 @@ func (g *Gitea) Do(t testing.TB, method, path string, body any) (int, []byte) {
 	return resp.StatusCode, out
 }
 
-func (g *Gitea) must(t testing.TB, want int, method, path string, body any) []byte {
+func (g *Gitea) must(t TB, want int, method, path string, body any) []byte {
 	t.Helper()
 	code, out := g.Do(t, method, path, body)
 	if code != want {
@@ -396,7 +407,7 @@ func (g *Gitea) must(t testing.TB, want int, method, path string, body any) []by
 }
 
 // CreateUser creates a regular user (a package owner).
-func (g *Gitea) CreateUser(t testing.TB, name string) {
+func (g *Gitea) CreateUser(t TB, name string) {
 	t.Helper()
 	g.must(t, 201, "POST", "/api/v1/admin/users", map[string]any{
 		"username": name, "email": name + "@example.org", "password": "pw-" + randomHex(8), "must_change_password": false,
@@ -404,20 +415,20 @@ func (g *Gitea) CreateUser(t testing.TB, name string) {
 }
 
 // CreateOrg creates an organisation owned by the admin.
-func (g *Gitea) CreateOrg(t testing.TB, name string) {
+func (g *Gitea) CreateOrg(t TB, name string) {
 	t.Helper()
 	g.must(t, 201, "POST", "/api/v1/orgs", map[string]any{"username": name})
 }
 
 // UploadGeneric publishes one file of a generic package version.
-func (g *Gitea) UploadGeneric(t testing.TB, owner, name, version, file string, content []byte) {
+func (g *Gitea) UploadGeneric(t TB, owner, name, version, file string, content []byte) {
 	t.Helper()
 	g.must(t, 201, "PUT", fmt.Sprintf("/api/packages/%s/generic/%s/%s/%s", owner, name, version, file), content)
 }
 
 // UploadPyPI publishes a source distribution (name-version.tar.gz) the way
 // twine does: a multipart form with the file and its SHA-256.
-func (g *Gitea) UploadPyPI(t testing.TB, owner, name, version string, content []byte) {
+func (g *Gitea) UploadPyPI(t TB, owner, name, version string, content []byte) {
 	t.Helper()
 	var body bytes.Buffer
 	w := multipart.NewWriter(&body)
@@ -462,7 +473,7 @@ type Runner struct {
 // RegisterRunner registers a global runner with a new registration token
 // from the admin API, declares its labels, and polls once (so it starts
 // online).
-func (g *Gitea) RegisterRunner(t testing.TB, name string, labels ...string) *Runner {
+func (g *Gitea) RegisterRunner(t TB, name string, labels ...string) *Runner {
 	t.Helper()
 	var reg struct {
 		Token string `json:"token"`
@@ -525,7 +536,7 @@ func (r *Runner) MarkBusy(ctx context.Context) error {
 
 // KeepOnline polls FetchTask every interval until stop is called (or the
 // test ends).
-func (r *Runner) KeepOnline(t testing.TB, every time.Duration) (stop func()) {
+func (r *Runner) KeepOnline(t TB, every time.Duration) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	wg.Add(1)

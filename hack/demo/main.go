@@ -1,0 +1,112 @@
+// Command demo (`make demo`) starts a whole forge on loopback with
+// internal/testenv/forgestack: real Gitea, runners and packages, a package
+// blob tree, restore-drill evidence, the exporter, Prometheus with the
+// shipped alert rules, and Alertmanager. It prints where to look and which
+// alerts fire and why, then waits for Ctrl-C and stops everything, leaving
+// no process and no file behind.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/railiance/forge-exporter/internal/testenv/forgestack"
+)
+
+func main() {
+	alertFor := flag.String("alert-for", "0s", "the `for:` every alert rule gets in the demo's copy of the rules (the shipped rules wait up to 1h)")
+	keep := flag.Bool("no-wait", false, "stop right after printing the alerts instead of waiting for Ctrl-C (for timing the start-up)")
+	flag.Parse()
+	os.Exit(run(*alertFor, *keep))
+}
+
+func run(alertFor string, noWait bool) int {
+	start := time.Now()
+	say := func(format string, args ...any) {
+		fmt.Printf("[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+
+	say("forge-exporter demo: a whole forge on loopback (Ctrl-C stops it and removes everything)")
+	root, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for _, name := range forgestack.RealBinaries() {
+		if _, err := forgestack.RealBinary(root, name); err == nil {
+			continue
+		}
+		say("building the real %s once per machine (hack/realbin.sh ensure %s; minutes on a cold cache) ...", name, name)
+		cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "realbin.sh"), "ensure", name)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintf(os.Stderr, "demo: hack/realbin.sh ensure %s: %v\n", name, err)
+			return 1
+		}
+	}
+
+	stack, err := forgestack.Start(ctx, forgestack.Options{RepoRoot: root, Progress: say, AlertFor: alertFor})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		return 1
+	}
+	defer func() {
+		say("stopping every server and removing %s ...", stack.Dir)
+		if err := stack.Stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		}
+		say("stopped; nothing left running")
+	}()
+
+	want := stack.Expected()
+	say("waiting for Prometheus to fire the %d alerts the seeded forge deserves ...", len(want))
+	wctx, wcancel := context.WithTimeout(ctx, 90*time.Second)
+	err = stack.WaitFiring(wctx, want, func(n, total int) { say("  %d of %d expected alerts firing", n, total) })
+	wcancel()
+	if ctx.Err() != nil {
+		return 130
+	}
+	if err != nil {
+		say("WARNING: %v", err)
+	}
+	say("the forge is up (start-up took %.1fs)", time.Since(start).Seconds())
+
+	fmt.Printf(`
+Where to look:
+  exporter metrics      %[1]s/metrics
+  Prometheus alerts     %[2]s/alerts
+  Prometheus targets    %[2]s/targets
+  Alertmanager          %[3]s/#/alerts
+  Gitea                 %[4]s  (runners: /-/admin/actions/runners, packages: /railiance/-/packages)
+  data, configs, logs   %[5]s
+  (Prometheus loads the shipped alerts/forge-exporter.rules.yaml with every for: set to %[6]s)
+
+`, stack.ExporterURL, stack.PrometheusURL, stack.AlertmanagerURL, stack.GiteaURL, stack.Dir, alertFor)
+	firing, err := stack.Firing(ctx)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
+		return 1
+	}
+	fmt.Printf("Firing alerts (%d) and why:\n", len(firing))
+	for _, a := range firing {
+		fmt.Println("  " + strings.ReplaceAll(forgestack.Describe(a), "\n", "\n  "))
+	}
+	fmt.Println()
+	if noWait {
+		return 0
+	}
+	say("running; press Ctrl-C to stop")
+	<-ctx.Done()
+	fmt.Println()
+	return 0
+}

@@ -1,0 +1,263 @@
+// Package forgestack starts a whole forge on loopback, in one temporary
+// directory, for `make demo` (hack/demo) and the whole-forge end-to-end
+// test: every server is the real one.
+//
+//   - a real Gitea (giteaenv: SQLite, Actions, packages) with an admin, a
+//     read-only exporter token in a file, runners registered through the
+//     runner protocol with the label contract's labels (forge-publish left
+//     unserved) and kept online by polling, and a few packages;
+//   - a Gitea-shaped package blob tree on disk (internal/walk/blobtree);
+//   - restore-drill evidence: a valid recent source-forge and
+//     runner-substrate record, an overdue package-blob record and a
+//     secret-delivery record with a planted, fake runner token;
+//   - the exporter (built from ./cmd/forge-exporter) configured for all of it;
+//   - a real Prometheus with alerts/forge-exporter.rules.yaml (1s scrape and
+//     evaluation) and a real Alertmanager that routes every alert, and its
+//     resolution, to a webhook receiver in this process.
+//
+// The production rules wait up to an hour (`for:`) before an alert fires;
+// Prometheus loads a copy with `for:` set to Options.AlertFor (default 0s)
+// so alerts fire within seconds. Everything else is the shipped rule file.
+//
+// Start returns once every server answers; Stop stops them (SIGTERM to each
+// process group, SIGKILL after a grace period) and removes the directory.
+// The world-changing methods (CompleteBackup, ServeLabel, AddPassingDrill,
+// RemoveSecret) repair what the seeded forge gets wrong.
+package forgestack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/railiance/forge-exporter/internal/testenv/giteaenv"
+	"github.com/railiance/forge-exporter/internal/testenv/proc"
+	"github.com/railiance/forge-exporter/internal/testenv/promenv"
+)
+
+// Options tune Start.
+type Options struct {
+	// RepoRoot is the forge-exporter checkout (go.mod, alerts/, hack/);
+	// empty means the one containing the working directory.
+	RepoRoot string
+	// Dir holds everything; empty means a new temporary directory. Stop
+	// removes it either way.
+	Dir string
+	// Progress receives one line per start-up step; nil discards them.
+	Progress func(format string, args ...any)
+	// AlertFor replaces every alert's `for:` in Prometheus's copy of the
+	// rules; empty means "0s".
+	AlertFor string
+	// Blobs is the number of files in the generated package blob tree;
+	// 0 means 2000.
+	Blobs int
+}
+
+// Stack is a running forge.
+type Stack struct {
+	// Dir holds every server's data, configuration and logs.
+	Dir string
+	// ExporterURL, PrometheusURL, AlertmanagerURL, GiteaURL are base URLs
+	// (http://127.0.0.1:PORT).
+	ExporterURL, PrometheusURL, AlertmanagerURL, GiteaURL string
+	// Prometheus is a client of the stack's Prometheus API.
+	Prometheus *promenv.API
+	// Webhook records what Alertmanager delivers.
+	Webhook *promenv.Webhook
+	// Gitea is the running Gitea (its admin credentials are the harness's).
+	Gitea *giteaenv.Gitea
+
+	opts        Options
+	root        string
+	evidenceDir string
+	progress    func(format string, args ...any)
+	t           *harnessT
+
+	mu       sync.Mutex
+	stops    []stopper
+	procs    []*proc.Process
+	stopped  bool
+	removeOK bool
+}
+
+type stopper struct {
+	name string
+	fn   func() error
+}
+
+// Start builds and starts the stack. On error everything started so far is
+// stopped and the directory removed.
+func Start(ctx context.Context, opts Options) (s *Stack, err error) {
+	if opts.AlertFor == "" {
+		opts.AlertFor = "0s"
+	}
+	if opts.Blobs == 0 {
+		opts.Blobs = 2000
+	}
+	s = &Stack{opts: opts, progress: opts.Progress}
+	if s.progress == nil {
+		s.progress = func(string, ...any) {}
+	}
+	if s.root = opts.RepoRoot; s.root == "" {
+		if s.root, err = repoRoot(); err != nil {
+			return nil, err
+		}
+	}
+	if s.Dir = opts.Dir; s.Dir == "" {
+		if s.Dir, err = os.MkdirTemp("", "forge-stack-"); err != nil {
+			return nil, err
+		}
+	} else if err := os.MkdirAll(s.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	s.t = &harnessT{s: s}
+	defer func() {
+		if err != nil {
+			if stopErr := s.Stop(); stopErr != nil {
+				err = fmt.Errorf("%w (and stopping: %v)", err, stopErr)
+			}
+			s = nil
+		}
+	}()
+	steps := []struct {
+		what string
+		fn   func(context.Context) error
+	}{
+		{"checking the real binaries", s.checkBinaries},
+		{"building forge-exporter (go build ./cmd/forge-exporter)", s.buildExporter},
+		{"starting Gitea 1.26.4 (SQLite, Actions, packages), admin and exporter token", s.startGitea},
+		{"registering runners through the runner protocol and uploading packages", s.seedGitea},
+		{"generating a Gitea-shaped package blob tree", s.makeBlobTree},
+		{"writing restore-drill evidence records", s.writeEvidence},
+		{"starting forge-exporter", s.startExporter},
+		{"starting Alertmanager and the webhook receiver", s.startAlertmanager},
+		{"starting Prometheus with alerts/forge-exporter.rules.yaml", s.startPrometheus},
+	}
+	for _, st := range steps {
+		t0 := time.Now()
+		s.progress("%s ...", st.what)
+		if err := st.fn(ctx); err != nil {
+			return s, fmt.Errorf("%s: %w", st.what, err)
+		}
+		s.progress("  done in %.1fs", time.Since(t0).Seconds())
+	}
+	return s, nil
+}
+
+// onStop registers fn to run at Stop, in reverse order of registration.
+func (s *Stack) onStop(name string, fn func() error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stops = append(s.stops, stopper{name, fn})
+}
+
+func (s *Stack) addProcess(p *proc.Process) {
+	s.mu.Lock()
+	s.procs = append(s.procs, p)
+	s.mu.Unlock()
+	s.onStop(p.Name, func() error { return p.Stop(15 * time.Second) })
+}
+
+// Stop stops every server (the last started first) and removes Dir.
+func (s *Stack) Stop() error {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return nil
+	}
+	s.stopped = true
+	stops := s.stops
+	s.stops = nil
+	s.mu.Unlock()
+	var errs []error
+	for i := len(stops) - 1; i >= 0; i-- {
+		if err := stops[i].fn(); err != nil {
+			errs = append(errs, fmt.Errorf("stopping %s: %w", stops[i].name, err))
+		}
+	}
+	if err := os.RemoveAll(s.Dir); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// Logs returns the last lines of each server's log, for failure reports.
+func (s *Stack) Logs(lines int) string {
+	s.mu.Lock()
+	procs := append([]*proc.Process(nil), s.procs...)
+	s.mu.Unlock()
+	var b strings.Builder
+	for _, p := range procs {
+		fmt.Fprintf(&b, "--- %s (%s)\n%s\n", p.Name, p.LogPath, p.Tail(lines))
+	}
+	if s.Gitea != nil {
+		g := s.Gitea.Logs()
+		if ls := strings.Split(g, "\n"); len(ls) > lines {
+			g = strings.Join(ls[len(ls)-lines:], "\n")
+		}
+		fmt.Fprintf(&b, "--- gitea\n%s\n", g)
+	}
+	return b.String()
+}
+
+func (s *Stack) checkBinaries(ctx context.Context) error {
+	for _, name := range []string{"prometheus", "prometheus-alertmanager"} {
+		if _, err := promenv.Binary(name); err != nil {
+			return err
+		}
+	}
+	for _, name := range realBinaries {
+		if _, err := RealBinary(s.root, name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// realBinaries are the servers hack/realbin.sh builds that the stack runs.
+var realBinaries = []string{"gitea"}
+
+// RealBinary returns the cached binary hack/realbin.sh built, or an error
+// saying how to build it.
+func RealBinary(root, name string) (string, error) {
+	out, err := exec.Command(filepath.Join(root, "hack", "realbin.sh"), "path", name).Output()
+	if err != nil {
+		return "", fmt.Errorf("the %s binary is not built yet: run hack/realbin.sh ensure %s (once per machine)", name, name)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// RealBinaries lists the binaries Start needs from hack/realbin.sh.
+func RealBinaries() []string { return append([]string(nil), realBinaries...) }
+
+func (s *Stack) buildExporter(ctx context.Context) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(s.Dir, "bin", "forge-exporter"), "./cmd/forge-exporter")
+	cmd.Dir = s.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%v\n%s", err, out)
+	}
+	return nil
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/railiance/forge-exporter\n") {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("forgestack: not inside the forge-exporter repository")
+		}
+		dir = parent
+	}
+}
