@@ -45,10 +45,12 @@ type harnessT struct{ s *Stack }
 
 type harnessFatal struct{ msg string }
 
-func (h *harnessT) Helper()                           {}
-func (h *harnessT) Fatal(args ...any)                 { panic(harnessFatal{fmt.Sprint(args...)}) }
-func (h *harnessT) Fatalf(format string, args ...any) { panic(harnessFatal{fmt.Sprintf(format, args...)}) }
-func (h *harnessT) Skip(args ...any)                  { panic(harnessFatal{fmt.Sprint(args...)}) }
+func (h *harnessT) Helper()           {}
+func (h *harnessT) Fatal(args ...any) { panic(harnessFatal{fmt.Sprint(args...)}) }
+func (h *harnessT) Fatalf(format string, args ...any) {
+	panic(harnessFatal{fmt.Sprintf(format, args...)})
+}
+func (h *harnessT) Skip(args ...any) { panic(harnessFatal{fmt.Sprint(args...)}) }
 func (h *harnessT) Cleanup(f func()) {
 	h.s.onStop("gitea harness", func() error { f(); return nil })
 }

@@ -167,7 +167,9 @@ type API struct {
 }
 
 // NewAPI returns a client of the Prometheus at base (http://host:port).
-func NewAPI(base string) *API { return &API{Base: base, Client: &http.Client{Timeout: 10 * time.Second}} }
+func NewAPI(base string) *API {
+	return &API{Base: base, Client: &http.Client{Timeout: 10 * time.Second}}
+}
 
 // Get calls path with params and decodes the data field of the answer.
 func (a *API) Get(ctx context.Context, path string, params url.Values, out any) error {
