@@ -52,6 +52,9 @@ func (s *Stack) Expected() []Expectation {
 		{Alert: "ForgeRunnerLabelUnserved", Labels: map[string]string{"label": UnservedLabel}, Fix: "ServeLabel"},
 		{Alert: "ForgeRestoreDrillOverdue", Labels: map[string]string{"drill": overdueDrill}, Fix: "AddPassingDrill"},
 		{Alert: "ForgeEvidenceContainsSecret", Labels: map[string]string{"source": "drills"}, Fix: "RemoveSecret"},
+		// The record with the secret is invalid, so its drill counts as never run.
+		{Alert: "ForgeEvidenceRecordInvalid", Labels: map[string]string{"source": "drills"}, Fix: "RemoveSecret"},
+		{Alert: "ForgeRestoreDrillOverdue", Labels: map[string]string{"drill": "secret-delivery"}, Fix: "RemoveSecret"},
 	}
 }
 

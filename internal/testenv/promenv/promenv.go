@@ -353,6 +353,19 @@ func (h *Webhook) Find(alert, status string) (Notification, bool) {
 	return Notification{}, false
 }
 
+// Match returns the first delivered notification with status whose labels
+// satisfy match.
+func (h *Webhook) Match(status string, match func(labels map[string]string) bool) (Notification, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, n := range h.got {
+		if n.Status == status && match(n.Labels) {
+			return n, true
+		}
+	}
+	return Notification{}, false
+}
+
 // All returns every delivered notification so far.
 func (h *Webhook) All() []Notification {
 	h.mu.Lock()
