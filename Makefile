@@ -21,8 +21,9 @@ GOVULNCHECK := $(TOOLS)/govulncheck-$(GOVULNCHECK_VERSION)
 VULNDB_VERSION := v0.0.0-20261105234957-e22db6528018
 VULNDB := $(TOOLS)/vulndb-$(VULNDB_VERSION)
 RUN_ARGS  ?=
+DEMO_ARGS ?=
 
-.PHONY: all build run test test-go vet fmt fmt-check lint vulncheck promtool-check bench bench-gitea bench-walk fuzz tools clean chart-sync
+.PHONY: all build run demo test test-go vet fmt fmt-check lint vulncheck promtool-check bench bench-gitea bench-walk fuzz tools clean chart-sync
 
 all: build
 
@@ -33,6 +34,14 @@ build:
 run: build
 	@echo "forge-exporter: serving on http://localhost:10100/metrics (examples/forge-exporter.yaml); Ctrl-C stops it"
 	./$(BIN) --config.file=examples/forge-exporter.yaml --web.enable-lifecycle $(RUN_ARGS)
+
+## demo: a whole forge on loopback (real Gitea, runners, packages, evidence,
+## the exporter, Prometheus with the alert rules, Alertmanager); prints where to
+## look and which alerts fire, then waits for Ctrl-C and removes everything.
+demo:
+	@echo "forge-exporter demo: building hack/demo"
+	$(GO) build -o bin/forge-demo ./hack/demo
+	./bin/forge-demo $(DEMO_ARGS)
 
 ## test: everything CI runs.
 test: fmt-check vet lint promtool-check test-go
