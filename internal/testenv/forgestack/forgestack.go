@@ -83,7 +83,6 @@ type Stack struct {
 	stops    []stopper
 	procs    []*proc.Process
 	stopped  bool
-	removeOK bool
 }
 
 type stopper struct {
