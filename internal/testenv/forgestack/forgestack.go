@@ -79,10 +79,10 @@ type Stack struct {
 	progress    func(format string, args ...any)
 	t           *harnessT
 
-	mu       sync.Mutex
-	stops    []stopper
-	procs    []*proc.Process
-	stopped  bool
+	mu      sync.Mutex
+	stops   []stopper
+	procs   []*proc.Process
+	stopped bool
 }
 
 type stopper struct {
