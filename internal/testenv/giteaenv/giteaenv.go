@@ -321,11 +321,16 @@ func (g *Gitea) CreateToken(t TB, name string, scopes ...string) string {
 	t.Helper()
 	out := g.CLI(t, "admin", "user", "generate-access-token", "--username", g.AdminUser,
 		"--token-name", name, "--scopes", strings.Join(scopes, ","), "--raw")
-	// Gitea prints its running-as-root warning on stdout too: the token is
-	// the last line.
-	lines := strings.Split(strings.TrimSpace(out), "\n")
-	tok := strings.TrimSpace(lines[len(lines)-1])
-	if len(tok) < 20 || strings.ContainsAny(tok, " \t") {
+	// Gitea may log a warning (running as root) to standard output, before
+	// or after the token (its logger writes asynchronously): the token is
+	// the line that is one word.
+	tok := ""
+	for _, l := range strings.Split(out, "\n") {
+		if l = strings.TrimSpace(l); len(l) >= 20 && !strings.ContainsAny(l, " \t") {
+			tok = l
+		}
+	}
+	if tok == "" {
 		t.Fatalf("generate-access-token printed something that is not a token (%d bytes)", len(out))
 	}
 	return tok
