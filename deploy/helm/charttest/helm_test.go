@@ -82,11 +82,15 @@ func helm(t testing.TB, args ...string) (string, error) {
 	return stdout.String(), nil
 }
 
-// render runs `helm template` for one values file ("" for the defaults).
+// render runs `helm template` for one values file: relative to the chart,
+// absolute, or "" for the defaults.
 func render(t testing.TB, valuesFile string, extra ...string) (string, error) {
 	t.Helper()
 	args := []string{"template", releaseName, chartDir(t), "--namespace", "default"}
-	if valuesFile != "" {
+	switch {
+	case filepath.IsAbs(valuesFile):
+		args = append(args, "-f", valuesFile)
+	case valuesFile != "":
 		args = append(args, "-f", filepath.Join(chartDir(t), valuesFile))
 	}
 	return helm(t, append(args, extra...)...)
@@ -398,17 +402,23 @@ func TestKubeCollectorDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?s)define "forge-exporter.kubeCollectorDefaults" -}}\n(.*?)\n\{\{- end`).FindSubmatch(src)
+	specs := map[string]collectors.Spec{}
+	for _, s := range collectors.Specs() {
+		specs[s.Name] = s
+	}
+	for _, table := range []string{"kubeCollectorDefaults", "evidenceCollectorDefaults"} {
+		t.Run(table, func(t *testing.T) { checkCollectorTable(t, src, table, specs) })
+	}
+}
+
+func checkCollectorTable(t *testing.T, src []byte, table string, specs map[string]collectors.Spec) {
+	m := regexp.MustCompile(`(?s)define "forge-exporter.` + table + `" -}}\n(.*?)\n\{\{- end`).FindSubmatch(src)
 	if m == nil {
-		t.Fatal("kubeCollectorDefaults not found in _helpers.tpl")
+		t.Fatalf("%s not found in _helpers.tpl", table)
 	}
 	var chart map[string]bool
 	if err := yaml.Unmarshal(m[1], &chart); err != nil {
 		t.Fatal(err)
-	}
-	specs := map[string]collectors.Spec{}
-	for _, s := range collectors.Specs() {
-		specs[s.Name] = s
 	}
 	var pending []string
 	for name, def := range chart {
@@ -426,5 +436,69 @@ func TestKubeCollectorDefaults(t *testing.T) {
 		t.Logf("none of the chart's Kubernetes collectors %v is in collectors.Specs() yet: nothing to compare", pending)
 	} else if len(pending) > 0 {
 		t.Errorf("the chart grants RBAC for collectors the exporter does not have: %v", pending)
+	}
+}
+
+// rbacResources renders values and returns "group/resource" -> kinds that
+// grant it (Role or ClusterRole).
+func rbacResources(t *testing.T, values string) map[string][]string {
+	t.Helper()
+	f := filepath.Join(t.TempDir(), "v.yaml")
+	if err := os.WriteFile(f, []byte(values), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := render(t, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, d := range manifests(t, out) {
+		if d["kind"] != "Role" && d["kind"] != "ClusterRole" {
+			continue
+		}
+		for _, r := range d["rules"].([]any) {
+			rm := r.(map[string]any)
+			if fmt.Sprint(rm["verbs"]) != "[get list watch]" {
+				t.Errorf("%s grants %v", d["kind"], rm["verbs"])
+			}
+			for _, g := range rm["apiGroups"].([]any) {
+				for _, res := range rm["resources"].([]any) {
+					k := fmt.Sprintf("%s/%s", g, res)
+					got[k] = append(got[k], d["kind"].(string))
+				}
+			}
+		}
+	}
+	return got
+}
+
+// The RBAC follows the enabled collectors: nothing is granted that no
+// enabled collector reads.
+func TestRBACFollowsCollectors(t *testing.T) {
+	all := []string{"/persistentvolumeclaims", "/persistentvolumes", "postgresql.cnpg.io/backups",
+		"postgresql.cnpg.io/clusters", "postgresql.cnpg.io/scheduledbackups", "barmancloud.cnpg.io/objectstores",
+		"batch/cronjobs", "snapshot.storage.k8s.io/volumesnapshots"}
+	cases := []struct {
+		name, values string
+		want         []string
+	}{
+		{"defaults", "", all},
+		{"evidence configmaps", "config:\n  evidence:\n    configmap_label_selector: a=b\n", append([]string{"/configmaps"}, all...)},
+		{"evidence collectors off", "config:\n  collectors: {drills: false, trust: false}\n  evidence:\n    configmap_label_selector: a=b\n", all},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := rbacResources(t, c.values)
+			var keys []string
+			for k := range got {
+				keys = append(keys, k)
+			}
+			sort.Strings(keys)
+			want := append([]string(nil), c.want...)
+			sort.Strings(want)
+			if strings.Join(keys, " ") != strings.Join(want, " ") {
+				t.Errorf("granted %v\nwant    %v", keys, want)
+			}
+		})
 	}
 }

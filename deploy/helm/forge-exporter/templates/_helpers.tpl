@@ -76,6 +76,12 @@ cnpg: true
 volumebackup: true
 {{- end }}
 
+{{/* The collectors that read evidence ConfigMaps (with configmap_label_selector set). */}}
+{{- define "forge-exporter.evidenceCollectorDefaults" -}}
+drills: true
+trust: true
+{{- end }}
+
 {{/*
 forge-exporter.rbacRules renders {"namespaced": [rules], "cluster": [rules]}
 as YAML: get/list/watch on exactly the resources the enabled collectors
@@ -85,6 +91,7 @@ read. Nothing else, and never Secrets.
 {{- $defaults := include "forge-exporter.kubeCollectorDefaults" . | fromYaml }}
 {{- $set := .Values.config.collectors | default dict }}
 {{- $on := dict }}
+{{- $defaults = merge $defaults (include "forge-exporter.evidenceCollectorDefaults" . | fromYaml) }}
 {{- range $name, $def := $defaults }}
 {{- $_ := set $on $name (ternary (index $set $name) $def (hasKey $set $name)) }}
 {{- end }}
@@ -107,7 +114,7 @@ read. Nothing else, and never Secrets.
 {{- $ns = append $ns (dict "apiGroups" (list "batch") "resources" (list "cronjobs") "verbs" $verbs) }}
 {{- $ns = append $ns (dict "apiGroups" (list "snapshot.storage.k8s.io") "resources" (list "volumesnapshots") "verbs" $verbs) }}
 {{- end }}
-{{- if (.Values.config.evidence | default dict).configmap_label_selector }}
+{{- if and (.Values.config.evidence | default dict).configmap_label_selector (or $on.drills $on.trust) }}
 {{- /* RBAC cannot select by label: the exporter lists with the label selector, the Role allows the namespaces' ConfigMaps. */}}
 {{- $ns = append $ns (dict "apiGroups" (list "") "resources" (list "configmaps") "verbs" $verbs) }}
 {{- end }}
