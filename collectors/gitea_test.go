@@ -50,6 +50,14 @@ func TestRunnersAgainstTheLabelContract(t *testing.T) {
 	}
 	e := startGitea(t, fakeConfig(t, f.URL), "runners")
 	e.trigger("runners")
+	// A scrape reads the last sweep and never calls Gitea.
+	requests := f.Requests()
+	for range 3 {
+		e.scrape()
+	}
+	if f.Requests() != requests {
+		t.Errorf("scrapes made %d requests to Gitea, want 0", f.Requests()-requests)
+	}
 	out, v := e.scrape()
 	for series, want := range map[string]float64{
 		`forge_exporter_collector_success{collector="runners"}`:                1,
