@@ -48,8 +48,8 @@ func TestRunnersAgainstTheLabelContract(t *testing.T) {
 		{ID: 3, Name: "runner-c", Online: false, Labels: []string{"linux-arm64"}},
 		{ID: 4, Name: "runner-d", Online: true, Disabled: true, Labels: []string{"ubuntu-latest", "experimental"}},
 	}
-	e := startGitea(t, fakeConfig(t, f.URL), "runners")
-	e.trigger("runners")
+	e := startGitea(t, fakeConfig(t, f.URL), "gitea", "runners")
+	e.trigger("gitea", "runners") // the version probe runs beside the sweep
 	// A scrape reads the last sweep and never calls Gitea.
 	requests := f.Requests()
 	for range 3 {
