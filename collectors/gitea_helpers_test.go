@@ -87,6 +87,23 @@ func startGitea(t *testing.T, cfg config.Gitea, names ...string) *giteaEnv {
 		go func() { defer wg.Done(); r.fn(ctx) }()
 	}
 	t.Cleanup(func() { cancel(); wg.Wait() })
+	// Wait for the first run of every sampler, so that a later trigger
+	// causes exactly one run (a trigger sent before a sampler starts would
+	// add a second run after its first).
+	for _, n := range names {
+		for _, s := range e.samplers(n) {
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				if runs, running := s.Runs(); runs >= 1 && !running {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("sampler of %s did not finish its first run within 60s", n)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+	}
 	return e
 }
 
@@ -100,14 +117,14 @@ func (e *giteaEnv) collector(name string) exporter.Collector {
 	return nil
 }
 
-// trigger asks every sampler of the named collectors for a new sweep and
-// waits until each has finished one that started after this call.
-func (e *giteaEnv) trigger(names ...string) {
-	e.t.Helper()
-	type sweeper interface {
-		Trigger()
-		Runs() (uint64, bool)
-	}
+// sweeper is the part of a sampler the tests drive.
+type sweeper interface {
+	Trigger()
+	Runs() (uint64, bool)
+}
+
+// samplers returns the samplers behind the named collectors.
+func (e *giteaEnv) samplers(names ...string) []sweeper {
 	var ss []sweeper
 	for _, n := range names {
 		switch c := e.collector(n).(type) {
@@ -119,6 +136,14 @@ func (e *giteaEnv) trigger(names ...string) {
 			ss = append(ss, c.src.probe)
 		}
 	}
+	return ss
+}
+
+// trigger asks every sampler of the named collectors for a new sweep and
+// waits until each has finished one that started after this call.
+func (e *giteaEnv) trigger(names ...string) {
+	e.t.Helper()
+	ss := e.samplers(names...)
 	target := make([]uint64, len(ss))
 	for i, s := range ss {
 		n, running := s.Runs()
