@@ -3,10 +3,8 @@ package alerts
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -16,12 +14,14 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/railiance/forge-exporter/internal/testenv/proc"
+	"github.com/railiance/forge-exporter/internal/testenv/promenv"
 )
 
 // This file drives the shipped rules end to end with the real servers:
@@ -44,9 +44,13 @@ import (
 const e2eDeadline = 90 * time.Second
 
 func TestEndToEndPrometheusAlertmanager(t *testing.T) {
-	prometheus := lookBinary(t, "prometheus")
-	alertmanager := lookBinary(t, "prometheus-alertmanager")
+	for _, name := range []string{"prometheus", "prometheus-alertmanager"} {
+		if _, err := promenv.Binary(name); err != nil {
+			t.Fatal(err)
+		}
+	}
 	dir := t.TempDir()
+	ctx := context.Background()
 
 	// The real exporter on the example configuration.
 	exporterBin := filepath.Join(dir, "forge-exporter")
@@ -55,62 +59,46 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building forge-exporter: %v\n%s", err, out)
 	}
-	exporterAddr := freeAddr(t)
-	startProcess(t, "forge-exporter", exporterBin, "http://"+exporterAddr+"/-/ready",
-		"--config.file=../examples/forge-exporter.yaml", "--web.listen-address="+exporterAddr)
+	exporterAddr, err := proc.FreeAddr()
+	must(t, err)
+	exporter, err := proc.Start("forge-exporter", exporterBin, filepath.Join(dir, "forge-exporter.log"),
+		[]string{"--config.file=../examples/forge-exporter.yaml", "--web.listen-address=" + exporterAddr}, proc.Options{})
+	must(t, err)
+	stopOnCleanup(t, exporter)
+	waitCtx, cancel := context.WithTimeout(ctx, e2eDeadline)
+	defer cancel()
+	must(t, exporter.WaitReady(waitCtx, "http://"+exporterAddr+"/-/ready"))
 
 	// The fixture target: the exporter's own exposition plus fixture families.
 	fx := &fixture{exporterURL: "http://" + exporterAddr + "/metrics", lastBackup: time.Now().Add(-time.Hour)}
 	target := serve(t, fx)
 
 	// The webhook receiver.
-	hook := &webhook{}
+	hook := &promenv.Webhook{}
 	hookURL := serve(t, hook)
 
 	// Alertmanager on the shipped example routing, its receivers pointed at
 	// the webhook (one path per receiver) and its timers shortened.
 	example, err := os.ReadFile("../docs/alertmanager.example.yml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	am := regexp.MustCompile(`http://([a-z-]+)\.invalid/hook`).ReplaceAllString(string(example), hookURL+"/$1")
-	am = regexp.MustCompile(`(?m)^(\s+)(group_wait|group_interval): \S+$`).ReplaceAllString(am, "${1}${2}: 1s")
-	amAddr := freeAddr(t)
-	amConfig := filepath.Join(dir, "alertmanager.yml")
-	writeFile(t, amConfig, am)
-	startProcess(t, "alertmanager", alertmanager, "http://"+amAddr+"/-/ready",
-		"--config.file="+amConfig, "--storage.path="+filepath.Join(dir, "am"),
-		"--web.listen-address="+amAddr, "--cluster.listen-address=")
+	must(t, err)
+	am, err := promenv.StartAlertmanager(ctx, dir, promenv.ExampleRouting(example, hookURL))
+	must(t, err)
+	stopOnCleanup(t, am.Process)
 
 	// Prometheus with the shipped rules; only for: is shortened, so that the
 	// scenario does not wait the production pending periods.
 	rules, err := os.ReadFile(rulesFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	must(t, err)
 	rulesCopy := filepath.Join(dir, "forge-exporter.rules.yaml")
-	writeFile(t, rulesCopy, regexp.MustCompile(`(?m)^(\s+)for: \S+$`).ReplaceAllString(string(rules), "${1}for: 0s"))
+	must(t, os.WriteFile(rulesCopy, promenv.ShortenFor(rules, "0s"), 0o644))
 	targetURL, _ := url.Parse(target)
-	promAddr := freeAddr(t)
-	promConfig := filepath.Join(dir, "prometheus.yml")
-	writeFile(t, promConfig, fmt.Sprintf(`global:
-  scrape_interval: 1s
-  evaluation_interval: 1s
-rule_files: [%q]
-alerting:
-  alertmanagers:
-    - static_configs:
-        - targets: [%q]
-scrape_configs:
-  - job_name: forge-exporter
-    honor_labels: true
-    static_configs:
-      - targets: [%q]
-`, rulesCopy, amAddr, targetURL.Host))
-	startProcess(t, "prometheus", prometheus, "http://"+promAddr+"/-/ready",
-		"--config.file="+promConfig, "--storage.tsdb.path="+filepath.Join(dir, "prom"),
-		"--web.listen-address="+promAddr, "--rules.alert.resend-delay=1s")
-	prom := &promAPI{base: "http://" + promAddr}
+	promSrv, err := promenv.StartPrometheus(ctx, dir, promenv.PrometheusConfig{
+		Interval: time.Second, RuleFiles: []string{rulesCopy}, Alertmanager: am.Addr,
+		Targets: []string{targetURL.Host}, HonorLabels: true,
+	})
+	must(t, err)
+	stopOnCleanup(t, promSrv.Process)
+	prom := &promAPI{promenv.NewAPI(promSrv.URL)}
 
 	// 1. A fresh backup: the alert is not pending or firing once the rules
 	// have evaluated on scraped data.
@@ -124,7 +112,7 @@ scrape_configs:
 	// 2. The backup goes stale: the last completed backup is 3 days old
 	// against a daily schedule (allowed: 2 × 1d + 1h = 2d 1h).
 	fx.setLastBackup(time.Now().Add(-72 * time.Hour))
-	firing := hook.waitFor(t, "ForgeDatabaseBackupStale", "firing")
+	firing := waitNotification(t, hook, "ForgeDatabaseBackupStale", "firing")
 	if firing.Receiver != "platform-pager" || firing.Path != "/platform-pager" {
 		t.Errorf("the page went to receiver %q at %s, want platform-pager (critical, layer platform)", firing.Receiver, firing.Path)
 	}
@@ -148,13 +136,13 @@ scrape_configs:
 
 	// 3. The backup completes: the resolved notification follows.
 	fx.setLastBackup(time.Now())
-	resolved := hook.waitFor(t, "ForgeDatabaseBackupStale", "resolved")
+	resolved := waitNotification(t, hook, "ForgeDatabaseBackupStale", "resolved")
 	if resolved.Labels["cluster"] != "gitea-db" || resolved.Annotations["runbook_url"] != firing.Annotations["runbook_url"] {
 		t.Errorf("resolved notification is for another alert: %v %v", resolved.Labels, resolved.Annotations)
 	}
 
 	// 4. Every rule evaluates without error on the real exposition.
-	waitFor(t, "every rule group evaluated", func() bool { return prom.rulesEvaluated(t) })
+	waitFor(t, "every rule group evaluated", func() bool { return prom.RulesEvaluated(ctx) })
 	for _, r := range prom.ruleHealth(t) {
 		if r.Health != "ok" {
 			t.Errorf("rule %s: health %s: %s", r.Name, r.Health, r.LastError)
@@ -332,268 +320,78 @@ func (f *fixture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// alertmanagerPayload is the part of Alertmanager's webhook body the test reads.
-type alertmanagerPayload struct {
-	Receiver string `json:"receiver"`
-	Status   string `json:"status"`
-	Alerts   []struct {
-		Status      string            `json:"status"`
-		Labels      map[string]string `json:"labels"`
-		Annotations map[string]string `json:"annotations"`
-	} `json:"alerts"`
-}
-
-type notification struct {
-	Receiver    string
-	Path        string
-	Status      string
-	Labels      map[string]string
-	Annotations map[string]string
-}
-
-// webhook records every alert Alertmanager delivers.
-type webhook struct {
-	mu   sync.Mutex
-	got  []notification
-	errs []string
-}
-
-func (h *webhook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var p alertmanagerPayload
-	err := json.NewDecoder(r.Body).Decode(&p)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if err != nil {
-		h.errs = append(h.errs, err.Error())
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	for _, a := range p.Alerts {
-		h.got = append(h.got, notification{Receiver: p.Receiver, Path: r.URL.Path, Status: a.Status, Labels: a.Labels, Annotations: a.Annotations})
-	}
-}
-
-func (h *webhook) waitFor(t *testing.T, alert, status string) notification {
+// waitNotification waits until Alertmanager has delivered alert with status
+// to the webhook.
+func waitNotification(t *testing.T, hook *promenv.Webhook, alert, status string) promenv.Notification {
 	t.Helper()
-	var found *notification
+	var n promenv.Notification
 	waitFor(t, fmt.Sprintf("Alertmanager to deliver %s %s to the webhook", status, alert), func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		for i := range h.got {
-			if h.got[i].Labels["alertname"] == alert && h.got[i].Status == status {
-				n := h.got[i]
-				found = &n
-				return true
-			}
-		}
-		return false
+		var ok bool
+		n, ok = hook.Find(alert, status)
+		return ok
 	})
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.errs) > 0 {
-		t.Errorf("webhook could not decode Alertmanager's payload: %v", h.errs)
+	if errs := hook.Errors(); len(errs) > 0 {
+		t.Errorf("webhook could not decode Alertmanager's payload: %v", errs)
 	}
-	return *found
+	return n
 }
 
-// promAPI is a small client of Prometheus's HTTP API.
-type promAPI struct{ base string }
+// promAPI adapts promenv.API to the test: a failed call fails the test.
+type promAPI struct{ *promenv.API }
 
-func (p *promAPI) get(t *testing.T, path string, params url.Values, out any) {
+func (p *promAPI) query(t *testing.T, expr string) []promenv.Sample {
 	t.Helper()
-	resp, err := http.Get(p.base + path + "?" + params.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	var env struct {
-		Status string          `json:"status"`
-		Error  string          `json:"error"`
-		Data   json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(body, &env); err != nil || env.Status != "success" {
-		// A query that does not parse as PromQL ends here (bad_data).
-		t.Fatalf("%s %v: status %d: %s %s", path, params, resp.StatusCode, env.Error, body)
-	}
-	if err := json.Unmarshal(env.Data, out); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-}
-
-func (p *promAPI) query(t *testing.T, expr string) []json.RawMessage {
-	t.Helper()
-	var data struct {
-		ResultType string            `json:"resultType"`
-		Result     []json.RawMessage `json:"result"`
-	}
-	p.get(t, "/api/v1/query", url.Values{"query": {expr}}, &data)
-	if data.ResultType == "scalar" {
-		return []json.RawMessage{nil}
-	}
-	return data.Result
+	out, err := p.Query(context.Background(), expr)
+	must(t, err) // a query that does not parse as PromQL ends here (bad_data)
+	return out
 }
 
 func (p *promAPI) labelValues(t *testing.T, label, match string) []string {
 	t.Helper()
-	var out []string
-	p.get(t, "/api/v1/label/"+label+"/values", url.Values{"match[]": {match}}, &out)
+	out, err := p.LabelValues(context.Background(), label, match)
+	must(t, err)
 	return out
 }
 
-type promAlert struct {
-	Labels map[string]string `json:"labels"`
-	State  string            `json:"state"`
-}
-
-func (p *promAPI) alerts(t *testing.T, name string) []promAlert {
+func (p *promAPI) alerts(t *testing.T, name string) []promenv.Alert {
 	t.Helper()
-	var data struct {
-		Alerts []promAlert `json:"alerts"`
-	}
-	p.get(t, "/api/v1/alerts", nil, &data)
-	var out []promAlert
-	for _, a := range data.Alerts {
-		if a.Labels["alertname"] == name {
-			out = append(out, a)
-		}
-	}
+	out, err := p.AlertsNamed(context.Background(), name)
+	must(t, err)
 	return out
 }
 
-type promRule struct {
-	Name           string `json:"name"`
-	Health         string `json:"health"`
-	LastError      string `json:"lastError"`
-	LastEvaluation string `json:"lastEvaluation"`
-}
-
-func (p *promAPI) ruleHealth(t *testing.T) []promRule {
+func (p *promAPI) ruleHealth(t *testing.T) []promenv.Rule {
 	t.Helper()
-	var data struct {
-		Groups []struct {
-			Rules []promRule `json:"rules"`
-		} `json:"groups"`
-	}
-	p.get(t, "/api/v1/rules", nil, &data)
-	var out []promRule
-	for _, g := range data.Groups {
-		out = append(out, g.Rules...)
-	}
+	out, err := p.Rules(context.Background())
+	must(t, err)
 	return out
 }
 
-func (p *promAPI) rulesEvaluated(t *testing.T) bool {
-	rules := p.ruleHealth(t)
-	for _, r := range rules {
-		if r.Health == "unknown" || strings.HasPrefix(r.LastEvaluation, "0001-") {
-			return false
-		}
-	}
-	return len(rules) > 0
-}
-
-// lookBinary finds a real server binary; .ci/run installs the Debian packages.
-func lookBinary(t *testing.T, name string) string {
+func must(t *testing.T, err error) {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		t.Fatalf("%s not found: install the Debian prometheus and prometheus-alertmanager packages (.ci/run does)", name)
-	}
-	return p
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func serve(t *testing.T, h http.Handler) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Shutdown(context.Background()) })
-	return "http://" + l.Addr().String()
+	u, stop, err := proc.Serve(h)
+	must(t, err)
+	t.Cleanup(stop)
+	return u
 }
 
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// lockedBuffer collects a process's output for failure messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-// startProcess runs a server until the test ends and waits for readyURL.
-// Its output is shown when the test fails.
-func startProcess(t *testing.T, name, bin, readyURL string, args ...string) {
-	t.Helper()
-	logs := &lockedBuffer{}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", name, err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+// stopOnCleanup stops p when the test ends and shows its log if it failed.
+func stopOnCleanup(t *testing.T, p *proc.Process) {
 	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
+		if err := p.Stop(10 * time.Second); err != nil {
+			t.Error(err)
 		}
 		if t.Failed() {
-			t.Logf("--- %s output:\n%s", name, tail(logs.String(), 4000))
+			t.Logf("--- %s output:\n%s", p.Name, p.Tail(40))
 		}
 	})
-	waitFor(t, name+" ready", func() bool {
-		select {
-		case <-done:
-			t.Fatalf("%s exited:\n%s", name, logs.String())
-		default:
-		}
-		resp, err := http.Get(readyURL)
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }
 
 // waitFor polls cond until it holds or the deadline passes.

@@ -71,6 +71,16 @@ func TestWholeForge(t *testing.T) {
 		if n.Labels["job"] != "forge-exporter" || n.Labels["severity"] == "" {
 			t.Errorf("%s page lacks job or severity: %v", e, n.Labels)
 		}
+		// docs/alertmanager.example.yml: critical pages, warning tickets,
+		// each to the layer that owns the fix.
+		kind := map[string]string{"critical": "pager", "warning": "ticket"}[n.Labels["severity"]]
+		team := "forge"
+		if n.Labels["layer"] == "platform" {
+			team = "platform"
+		}
+		if want := team + "-" + kind; n.Receiver != want || n.Path != "/"+want {
+			t.Errorf("%s went to receiver %q at %s, want %s", e, n.Receiver, n.Path, want)
+		}
 	}
 
 	// 2. Every rule evaluates without error on the real exposition.
@@ -173,20 +183,11 @@ func waitNotification(t *testing.T, hook *promenv.Webhook, e forgestack.Expectat
 
 func rules(t *testing.T, api *promenv.API) []promenv.Rule {
 	t.Helper()
-	var rs []promenv.Rule
-	waitFor(t, "every rule evaluated", func() bool {
-		var err error
-		rs, err = api.Rules(context.Background())
-		if err != nil {
-			return false
-		}
-		for _, r := range rs {
-			if r.Health == "unknown" || strings.HasPrefix(r.LastEvaluation, "0001-") {
-				return false
-			}
-		}
-		return len(rs) > 0
-	})
+	waitFor(t, "every rule evaluated", func() bool { return api.RulesEvaluated(context.Background()) })
+	rs, err := api.Rules(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
 	return rs
 }
 

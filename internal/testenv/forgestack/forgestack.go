@@ -12,8 +12,9 @@
 //     secret-delivery record with a planted, fake runner token;
 //   - the exporter (built from ./cmd/forge-exporter) configured for all of it;
 //   - a real Prometheus with alerts/forge-exporter.rules.yaml (1s scrape and
-//     evaluation) and a real Alertmanager that routes every alert, and its
-//     resolution, to a webhook receiver in this process.
+//     evaluation) and a real Alertmanager on the shipped example routing
+//     (docs/alertmanager.example.yml), each receiver a path of a webhook
+//     receiver in this process that records every notification.
 //
 // The production rules wait up to an hour (`for:`) before an alert fires;
 // Prometheus loads a copy with `for:` set to Options.AlertFor (default 0s)
@@ -135,7 +136,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		{"generating a Gitea-shaped package blob tree", s.makeBlobTree},
 		{"writing restore-drill evidence records", s.writeEvidence},
 		{"starting forge-exporter", s.startExporter},
-		{"starting Alertmanager and the webhook receiver", s.startAlertmanager},
+		{"starting Alertmanager (docs/alertmanager.example.yml routing) and the webhook receiver", s.startAlertmanager},
 		{"starting Prometheus with alerts/forge-exporter.rules.yaml", s.startPrometheus},
 	}
 	for _, st := range steps {

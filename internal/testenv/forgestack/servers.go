@@ -114,7 +114,12 @@ func (s *Stack) startAlertmanager(ctx context.Context) error {
 		return err
 	}
 	s.onStop("webhook receiver", func() error { stopHook(); return nil })
-	am, err := promenv.StartAlertmanager(ctx, s.Dir, promenv.RouteAllTo(hookURL+"/hook"))
+	// The shipped example routing, each receiver a path of the webhook.
+	example, err := os.ReadFile(filepath.Join(s.root, "docs", "alertmanager.example.yml"))
+	if err != nil {
+		return err
+	}
+	am, err := promenv.StartAlertmanager(ctx, s.Dir, promenv.ExampleRouting(example, hookURL))
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,8 @@ type PrometheusConfig struct {
 	Job string
 	// Targets are host:port scrape targets of the job.
 	Targets []string
+	// HonorLabels keeps the targets' own job and instance labels.
+	HonorLabels bool
 }
 
 // StartPrometheus writes prometheus.yml into dir and starts Prometheus with
@@ -78,7 +80,7 @@ func StartPrometheus(ctx context.Context, dir string, c PrometheusConfig) (*Serv
 	if c.Alertmanager != "" {
 		fmt.Fprintf(&b, "alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: [%q]\n", c.Alertmanager)
 	}
-	fmt.Fprintf(&b, "scrape_configs:\n  - job_name: %q\n    static_configs:\n      - targets: %s\n", c.Job, jsonList(c.Targets))
+	fmt.Fprintf(&b, "scrape_configs:\n  - job_name: %q\n    honor_labels: %t\n    static_configs:\n      - targets: %s\n", c.Job, c.HonorLabels, jsonList(c.Targets))
 	cfg := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(cfg, []byte(b.String()), 0o644); err != nil {
 		return nil, err
@@ -106,6 +108,20 @@ receivers:
       - url: %s
         send_resolved: true
 `, webhookURL)
+}
+
+var (
+	exampleHookRE  = regexp.MustCompile(`http://([a-z-]+)\.invalid/hook`)
+	exampleTimerRE = regexp.MustCompile(`(?m)^(\s+)(group_wait|group_interval): \S+$`)
+)
+
+// ExampleRouting returns the shipped example routing
+// (docs/alertmanager.example.yml) with each receiver's URL
+// http://NAME.invalid/hook pointed at webhookURL/NAME, and group_wait and
+// group_interval shortened to 1s, so a test sees which receiver got what.
+func ExampleRouting(example []byte, webhookURL string) string {
+	am := exampleHookRE.ReplaceAllString(string(example), webhookURL+"/$1")
+	return exampleTimerRE.ReplaceAllString(am, "${1}${2}: 1s")
 }
 
 // StartAlertmanager writes config to dir/alertmanager.yml and starts
@@ -221,6 +237,12 @@ func (a *API) Query(ctx context.Context, expr string) ([]Sample, error) {
 	return out, json.Unmarshal(data.Result, &out)
 }
 
+// LabelValues returns the values of label on series matching match.
+func (a *API) LabelValues(ctx context.Context, label, match string) ([]string, error) {
+	var out []string
+	return out, a.Get(ctx, "/api/v1/label/"+label+"/values", url.Values{"match[]": {match}}, &out)
+}
+
 // Alert is a pending or firing alert as Prometheus reports it.
 type Alert struct {
 	Labels      map[string]string `json:"labels"`
@@ -246,6 +268,18 @@ func (a *API) Alerts(ctx context.Context) ([]Alert, error) {
 	return data.Alerts, nil
 }
 
+// AlertsNamed returns the pending and firing alerts called name.
+func (a *API) AlertsNamed(ctx context.Context, name string) ([]Alert, error) {
+	all, err := a.Alerts(ctx)
+	var out []Alert
+	for _, al := range all {
+		if al.Name() == name {
+			out = append(out, al)
+		}
+	}
+	return out, err
+}
+
 // Rule is one rule's evaluation state.
 type Rule struct {
 	Name           string `json:"name"`
@@ -269,6 +303,20 @@ func (a *API) Rules(ctx context.Context) ([]Rule, error) {
 		out = append(out, g.Rules...)
 	}
 	return out, nil
+}
+
+// RulesEvaluated reports whether every loaded rule has been evaluated.
+func (a *API) RulesEvaluated(ctx context.Context) bool {
+	rules, err := a.Rules(ctx)
+	if err != nil {
+		return false
+	}
+	for _, r := range rules {
+		if r.Health == "unknown" || strings.HasPrefix(r.LastEvaluation, "0001-") {
+			return false
+		}
+	}
+	return len(rules) > 0
 }
 
 // Target is a scrape target's health.
