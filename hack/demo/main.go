@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -102,6 +103,28 @@ Where to look:
 		fmt.Println("  " + strings.ReplaceAll(forgestack.Describe(a), "\n", "\n  "))
 	}
 	fmt.Println()
+	// Alertmanager delivers within a few seconds of Prometheus firing.
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) && ctx.Err() == nil && !allDelivered(stack, want) {
+		time.Sleep(250 * time.Millisecond)
+	}
+	byReceiver := map[string][]string{}
+	var receivers []string
+	for _, n := range stack.Webhook.All() {
+		if n.Status != "firing" {
+			continue
+		}
+		if _, ok := byReceiver[n.Receiver]; !ok {
+			receivers = append(receivers, n.Receiver)
+		}
+		byReceiver[n.Receiver] = append(byReceiver[n.Receiver], n.Labels["alertname"])
+	}
+	sort.Strings(receivers)
+	fmt.Println("Alertmanager notified (docs/alertmanager.example.yml routing; info alerts notify nobody):")
+	for _, r := range receivers {
+		fmt.Printf("  %-15s %s\n", r, strings.Join(byReceiver[r], ", "))
+	}
+	fmt.Println()
 	if noWait {
 		return 0
 	}
@@ -109,4 +132,13 @@ Where to look:
 	<-ctx.Done()
 	fmt.Println()
 	return 0
+}
+
+func allDelivered(stack *forgestack.Stack, want []forgestack.Expectation) bool {
+	for _, e := range want {
+		if _, ok := stack.Webhook.Match("firing", e.Matches); !ok {
+			return false
+		}
+	}
+	return true
 }
