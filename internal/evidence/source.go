@@ -67,6 +67,10 @@ type Dir struct {
 type Loader struct {
 	Dirs       []Dir
 	ConfigMaps ConfigMapSource // nil: no ConfigMaps
+	// ConfigMapTimeout bounds listing the ConfigMaps (default 10s), so an
+	// unreachable API server fails that source alone and never holds back
+	// the directory records.
+	ConfigMapTimeout time.Duration
 	// Assets is the asset inventory records are checked against (nil: none).
 	Assets  map[string]bool
 	Scanner *secretscan.Scanner
@@ -97,7 +101,13 @@ func (l *Loader) Load(ctx context.Context) *Snapshot {
 		snap.Sources = append(snap.Sources, SourceStatus{Origin: dir.Name, Err: err})
 	}
 	if l.ConfigMaps != nil {
-		results, err := ReadConfigMaps(ctx, l.ConfigMaps, opts)
+		timeout := l.ConfigMapTimeout
+		if timeout <= 0 {
+			timeout = 10 * time.Second
+		}
+		cmCtx, cancel := context.WithTimeout(ctx, timeout)
+		results, err := ReadConfigMaps(cmCtx, l.ConfigMaps, opts)
+		cancel()
 		snap.Results = append(snap.Results, results...)
 		snap.Sources = append(snap.Sources, SourceStatus{Origin: OriginConfigMap, Err: err})
 	}

@@ -105,9 +105,17 @@ func TestReadDirMissing(t *testing.T) {
 type fakeConfigMaps struct {
 	cms []ConfigMap
 	err error
+	// hang waits for ctx, like a client whose API server does not answer.
+	hang bool
 }
 
-func (f fakeConfigMaps) EvidenceConfigMaps(context.Context) ([]ConfigMap, error) { return f.cms, f.err }
+func (f fakeConfigMaps) EvidenceConfigMaps(ctx context.Context) ([]ConfigMap, error) {
+	if f.hang {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return f.cms, f.err
+}
 
 func TestLoaderCombinesSources(t *testing.T) {
 	dir := t.TempDir()
@@ -143,6 +151,14 @@ func TestLoaderCombinesSources(t *testing.T) {
 	snap = l.Load(context.Background())
 	if len(snap.Results) != 1 || snap.Sources[2].Err == nil || !strings.Contains(snap.Sources[2].Err.Error(), "forbidden") {
 		t.Errorf("with a failing ConfigMap source: %d results, sources %+v", len(snap.Results), snap.Sources)
+	}
+
+	// An API server that never answers costs that source its timeout; the
+	// directory is still read.
+	l.ConfigMaps, l.ConfigMapTimeout = fakeConfigMaps{hang: true}, 50*time.Millisecond
+	snap = l.Load(context.Background())
+	if len(snap.Results) != 1 || !errors.Is(snap.Sources[2].Err, context.DeadlineExceeded) {
+		t.Errorf("with a hanging ConfigMap source: %d results, sources %+v", len(snap.Results), snap.Sources)
 	}
 }
 
