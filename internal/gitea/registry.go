@@ -32,6 +32,8 @@ type Registry struct {
 }
 
 type versionFiles struct {
+	// missed counts consecutive sweeps that did not list the version.
+	missed  int
 	files   int
 	bytes   int64
 	checked time.Time
@@ -127,15 +129,25 @@ func (r *Registry) Sweep(ctx context.Context) (RegistrySample, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	// Forget versions that are gone (deleted, or cleaned up by Gitea's
-	// package cleanup rules), so the cache does not grow without bound.
+	// package cleanup rules), so the cache does not grow without bound. A
+	// version missing from one sweep only is kept: offset paging skips an
+	// item when the list shrinks between two pages, and forgetting it would
+	// cost a file listing when it shows up again.
 	seen := make(map[int64]bool, len(versions))
 	for _, v := range versions {
 		seen[v.ID] = true
 	}
-	for id := range r.known {
-		if !seen[id] {
+	for id, k := range r.known {
+		switch {
+		case seen[id]:
+			k.missed = 0
+		case k.missed >= 1:
 			delete(r.known, id)
+			continue
+		default:
+			k.missed++
 		}
+		r.known[id] = k
 	}
 	type key struct{ owner, typ string }
 	totals := map[key]*PackageTotals{}

@@ -160,3 +160,49 @@ func TestRegistrySweepOutOfTimeSaysHowFarItGot(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+func TestRegistryKeepsAVersionMissingFromOneSweep(t *testing.T) {
+	f := giteafake.New(t, testToken)
+	f.Packages["acme"] = []giteafake.Package{
+		{ID: 1, Type: "generic", Name: "a", Version: "1", Sizes: []int64{10}},
+		{ID: 2, Type: "generic", Name: "b", Version: "1", Sizes: []int64{20}},
+	}
+	c, _, _ := newClient(t, f.URL, Options{})
+	reg := NewRegistry(c, RegistryOptions{Owners: []string{"acme"}})
+	sweep := func() RegistrySample {
+		t.Helper()
+		s, err := reg.Sweep(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	sweep()
+	// Version 2 is skipped by one sweep (as offset paging does when the
+	// list shrinks between pages), then listed again: no new file listing.
+	all := f.Packages["acme"]
+	f.Mu.Lock()
+	f.Packages["acme"] = all[:1]
+	f.Mu.Unlock()
+	if s := sweep(); totalsOf(s)["acme/generic"].Bytes != 10 {
+		t.Errorf("totals while skipped = %+v", totalsOf(s)["acme/generic"])
+	}
+	f.Mu.Lock()
+	f.Packages["acme"] = all
+	f.Mu.Unlock()
+	if s := sweep(); s.FileListings != 0 || totalsOf(s)["acme/generic"].Bytes != 30 {
+		t.Errorf("after one missed sweep: %d listings, totals %+v; want 0 and 30 bytes", s.FileListings, totalsOf(s)["acme/generic"])
+	}
+	// Gone for two sweeps: forgotten, listed again if it ever returns.
+	f.Mu.Lock()
+	f.Packages["acme"] = all[:1]
+	f.Mu.Unlock()
+	sweep()
+	sweep()
+	f.Mu.Lock()
+	f.Packages["acme"] = all
+	f.Mu.Unlock()
+	if s := sweep(); s.FileListings != 1 {
+		t.Errorf("after two missed sweeps: %d listings, want 1", s.FileListings)
+	}
+}
