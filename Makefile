@@ -29,7 +29,7 @@ VULNDB := $(TOOLS)/vulndb-$(VULNDB_VERSION)
 RUN_ARGS  ?=
 DEMO_ARGS ?=
 
-.PHONY: all build run demo test test-go vet fmt fmt-check lint vulncheck promtool-check bench bench-gitea bench-walk fuzz tools clean chart-sync
+.PHONY: all build run demo test test-go vet fmt fmt-check lint vulncheck promtool-check bench bench-gitea bench-walk fuzz soak tools clean chart-sync
 
 all: build
 
@@ -144,6 +144,17 @@ fuzz:
 	  echo "fuzz: $$fn in $$pkg for $(FUZZTIME)"; \
 	  $(GO) test $$pkg -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME); \
 	done
+
+## soak: run the built exporter for SOAK_DURATION (after a warm-up) on a
+## generated blob tree, evidence records and a churning fake Gitea while
+## hack/soak, a second process, scrapes /metrics with SOAK_CLIENTS clients;
+## prints p50/p99 scrape latency, RSS and goroutines at start and end and
+## fails on scrape errors or growth. See docs/reliability.md.
+SOAK_DURATION ?= 10m
+SOAK_CLIENTS  ?= 4
+SOAK_FILES    ?= 20000
+soak: build
+	$(GO) run ./hack/soak -binary $(BIN) -duration $(SOAK_DURATION) -clients $(SOAK_CLIENTS) -files $(SOAK_FILES)
 
 clean:
 	rm -rf bin
