@@ -23,6 +23,7 @@ var invalidCases = map[string][]string{
 	"invalid-bad-name.yaml":              {`storage.directories[0].name: "Package Store" must match`},
 	"invalid-namespace.yaml":             {`kubernetes.namespaces[0]: "Databases" is not a valid namespace name`},
 	"invalid-cronjob-ref.yaml":           {`kubernetes.protected_volumes[0].cronjobs[0]: "backup-gitea" must be namespace/name`},
+	"invalid-kube-pvc-ref.yaml":          {`kubernetes.persistentvolumeclaims[0]: "gitea-shared-storage" must be namespace/name`, "kubernetes.discovery_interval: must be at least 1s"},
 	"invalid-gitea-url.yaml":             {"gitea.url: must be an http:// or https:// URL"},
 	"invalid-gitea-missing-token.yaml":   {"gitea.token_file: is required when url is set"},
 	"invalid-gitea-label-contract.yaml":  {`gitea.label_contract[1].label: duplicate label "ubuntu-latest"`, "gitea.label_contract[1].min_online_runners: must not be negative", "gitea.label_contract[2].label: is required", `gitea.label_contract[3].label: "two words" must not contain spaces`},

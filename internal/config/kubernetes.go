@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Kubernetes configures API access for the pvc, cnpg and volumebackup collectors
@@ -15,6 +16,16 @@ type Kubernetes struct {
 	Namespaces []string `yaml:"namespaces"`
 	QPS        float64  `yaml:"qps"`
 	Burst      int      `yaml:"burst"`
+	// DiscoveryInterval is how often the exporter checks whether optional
+	// CRDs (CNPG, barman-cloud, VolumeSnapshot) are installed.
+	DiscoveryInterval Duration `yaml:"discovery_interval"`
+	// PersistentVolumeClaims limits the pvc collector to these
+	// "namespace/name" PVCs; empty reports every watched PVC.
+	PersistentVolumeClaims []string `yaml:"persistentvolumeclaims"`
+	// PersistentVolumes (default true) reads bound PVs for capacity,
+	// provisioner, node and locality. PVs are cluster-scoped: turn it off
+	// when the exporter may only have namespaced Roles.
+	PersistentVolumes *bool `yaml:"persistentvolumes"`
 	// ProtectedVolumes are the PVCs whose backup coverage is reported.
 	ProtectedVolumes []ProtectedVolume `yaml:"protected_volumes"`
 }
@@ -36,6 +47,21 @@ func (k *Kubernetes) validate(p *problems, path string) {
 	}
 	if k.Burst == 0 {
 		k.Burst = 10
+	}
+	if k.DiscoveryInterval == 0 {
+		k.DiscoveryInterval = Duration(time.Minute)
+	}
+	if k.DiscoveryInterval < Duration(time.Second) {
+		p.add(path+".discovery_interval", "must be at least 1s, got %s", k.DiscoveryInterval)
+	}
+	if k.PersistentVolumes == nil {
+		on := true
+		k.PersistentVolumes = &on
+	}
+	for i, ref := range k.PersistentVolumeClaims {
+		if ns, name, ok := strings.Cut(ref, "/"); !ok || !dnsLabelRE.MatchString(ns) || name == "" || strings.Contains(name, "/") {
+			p.add(fmt.Sprintf("%s.persistentvolumeclaims[%d]", path, i), "%q must be namespace/name", ref)
+		}
 	}
 	if k.QPS < 0 {
 		p.add(path+".qps", "must be positive, got %v", k.QPS)
