@@ -34,6 +34,9 @@ func Specs() []Spec {
 	return []Spec{
 		newVolumeSpec(),
 		newDirectorySpec(),
+		newPVCSpec(),
+		newCNPGSpec(),
+		newVolumeBackupSpec(),
 		giteaSpec(),
 		runnersSpec(),
 		registrySpec(),

@@ -78,8 +78,8 @@ type Backup struct {
 	// cnpg.io/scheduled-backup label), empty for on-demand backups.
 	ScheduledBy string
 	Created     time.Time
-	StartedAt       time.Time
-	StoppedAt       time.Time
+	StartedAt   time.Time
+	StoppedAt   time.Time
 	// Invalid lists fields that were present but malformed (ignored).
 	Invalid []string
 }
@@ -146,7 +146,7 @@ type slim struct {
 }
 
 func (s *slim) GetObjectKind() schema.ObjectKind { return schema.EmptyObjectKind }
-func (s *slim) DeepCopyObject() runtime.Object  { c := *s; return &c }
+func (s *slim) DeepCopyObject() runtime.Object   { c := *s; return &c }
 
 func newSlim(namespace, name string, v any) *slim {
 	return &slim{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}, v: v}
@@ -341,13 +341,13 @@ func convertBackup(obj any) (any, error) {
 	f := &fields{obj: u.Object}
 	out := &Backup{
 		Namespace: u.GetNamespace(), Name: u.GetName(),
-		Cluster:   f.str("spec", "cluster", "name"),
-		Phase:     f.str("status", "phase"),
-		Method:    f.str("status", "method"),
+		Cluster:     f.str("spec", "cluster", "name"),
+		Phase:       f.str("status", "phase"),
+		Method:      f.str("status", "method"),
 		Created:     u.GetCreationTimestamp().Time,
 		ScheduledBy: u.GetLabels()["cnpg.io/scheduled-backup"],
-		StartedAt: f.time("status", "startedAt"),
-		StoppedAt: f.time("status", "stoppedAt"),
+		StartedAt:   f.time("status", "startedAt"),
+		StoppedAt:   f.time("status", "stoppedAt"),
 	}
 	if out.Method == "" {
 		out.Method = f.str("spec", "method")
@@ -473,6 +473,3 @@ func convertVolumeSnapshot(obj any) (any, error) {
 	out.Invalid = f.invalid
 	return out, nil
 }
-
-
-

@@ -1,0 +1,297 @@
+package collectors
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/robfig/cron/v3"
+
+	"github.com/railiance/forge-exporter/internal/exporter"
+	"github.com/railiance/forge-exporter/internal/kube"
+)
+
+// CNPGCollector reports CloudNativePG backup health from Backup,
+// ScheduledBackup and Cluster objects (and barman-cloud ObjectStores). Backup
+// recency comes from the Backup objects themselves (newest stoppedAt of a
+// completed Backup, whatever its method), never from the deprecated
+// Cluster.status.lastSuccessfulBackup, which backup plugins leave unset.
+type CNPGCollector struct {
+	src    *kube.Source
+	health bool
+	// now is the clock used for the cron interval computation's start.
+	now func() time.Time
+
+	mu        sync.Mutex
+	intervals map[string]float64 // schedule -> seconds; -1 when unparsable
+
+	lastSuccess, lastFailure, backups, lastDuration, recoverability, scheduled,
+	sbLast, sbNext, sbInterval, sbSuspended, archiving, lastSucceeded *prometheus.Desc
+}
+
+var _ exporter.Collector = (*CNPGCollector)(nil)
+
+// cnpgPhases are always reported (0 when no Backup is in them), so an alert
+// on failed backups has a series to look at from the start.
+var cnpgPhases = []string{kube.PhasePending, kube.PhaseStarted, kube.PhaseRunning, kube.PhaseCompleted, kube.PhaseFailed, kube.PhaseWalArchivingFailing}
+
+// phaseRE bounds what an unexpected phase from the API may put in a label.
+var phaseRE = regexp.MustCompile(`^[A-Za-z]{1,40}$`)
+
+// cronParser reads CNPG's schedule: six fields (seconds first), or a
+// descriptor such as @daily.
+var cronParser = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
+
+// NewCNPGCollector returns a cnpg collector reading src; now is the clock.
+func NewCNPGCollector(src *kube.Source, now func() time.Time) *CNPGCollector {
+	src.Need(kube.Backups, kube.ScheduledBackups, kube.Clusters, kube.ObjectStores)
+	const when = " From the informer cache (kept current by a watch), read at scrape time."
+	cl := []string{"namespace", "cluster"}
+	sb := []string{"namespace", "cluster", "scheduledbackup"}
+	return &CNPGCollector{
+		src: src, health: src.ClaimHealth(), now: now, intervals: map[string]float64{},
+		lastSuccess: prometheus.NewDesc("forge_cnpg_backup_last_success_timestamp_seconds",
+			"Newest status.stoppedAt of the cluster's Backups in phase completed, any method (barmanObjectStore, volumeSnapshot, plugin)."+when, cl, nil),
+		lastFailure: prometheus.NewDesc("forge_cnpg_backup_last_failure_timestamp_seconds",
+			"When the cluster's newest failed Backup stopped (else started, else was created)."+when, cl, nil),
+		backups: prometheus.NewDesc("forge_cnpg_backups",
+			"Backup objects of the cluster by status.phase (unknown: no or malformed phase)."+when, append(cl, "phase"), nil),
+		lastDuration: prometheus.NewDesc("forge_cnpg_backup_last_duration_seconds",
+			"stoppedAt minus startedAt of the cluster's newest completed Backup."+when, cl, nil),
+		recoverability: prometheus.NewDesc("forge_cnpg_recoverability_point_timestamp_seconds",
+			"Earliest point in time the cluster can be restored to: from the barman-cloud ObjectStore's status.serverRecoveryWindow (source=objectstore) when present, else the deprecated Cluster status.firstRecoverabilityPoint (source=cluster)."+when,
+			append(cl, "source"), nil),
+		scheduled: prometheus.NewDesc("forge_cnpg_scheduled_backups",
+			"ScheduledBackups that target the cluster (0: no backup is scheduled)."+when, cl, nil),
+		sbLast: prometheus.NewDesc("forge_cnpg_scheduled_backup_last_timestamp_seconds",
+			"status.lastScheduleTime of the ScheduledBackup."+when, sb, nil),
+		sbNext: prometheus.NewDesc("forge_cnpg_scheduled_backup_next_timestamp_seconds",
+			"status.nextScheduleTime of the ScheduledBackup."+when, sb, nil),
+		sbInterval: prometheus.NewDesc("forge_cnpg_scheduled_backup_interval_seconds",
+			"Longest gap between two runs of the ScheduledBackup's spec.schedule (six-field cron, UTC); absent when the schedule does not parse."+when, sb, nil),
+		sbSuspended: prometheus.NewDesc("forge_cnpg_scheduled_backup_suspended",
+			"1 if the ScheduledBackup is suspended (spec.suspend)."+when, sb, nil),
+		archiving: prometheus.NewDesc("forge_cnpg_continuous_archiving",
+			"The Cluster's ContinuousArchiving condition: 1 True, 0 False; absent when the condition is not set."+when, cl, nil),
+		lastSucceeded: prometheus.NewDesc("forge_cnpg_last_backup_succeeded",
+			"The Cluster's LastBackupSucceeded condition: 1 True, 0 False; absent when the condition is not set."+when, cl, nil),
+	}
+}
+
+func newCNPGSpec() Spec {
+	return Spec{
+		Name:        "cnpg",
+		Description: "CloudNativePG backup recency, failures, schedules, WAL archiving and recoverability from Backup/ScheduledBackup/Cluster objects (needs a cluster)",
+		New: func(d *Deps) (exporter.Collector, error) {
+			src, err := kubeSource(d)
+			if err != nil {
+				return nil, err
+			}
+			return NewCNPGCollector(src, d.Now), nil
+		},
+	}
+}
+
+type cnpgCluster struct {
+	namespace, name string
+	cluster         *kube.Cluster
+	phases          map[string]int
+	lastOK          *kube.Backup
+	lastFailure     time.Time
+	scheduled       int
+}
+
+// Update implements exporter.Collector.
+func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	if c.health {
+		c.src.CollectHealth(ch)
+	}
+	backups, err1 := c.src.Backups()
+	sbs, err2 := c.src.ScheduledBackups()
+	clusters, err3 := c.src.Clusters()
+	stores, err4 := c.src.ObjectStores()
+	err := kubeErr(errors.Join(err1, err2, err3, err4))
+	if errors.Is(err, exporter.ErrNoData) {
+		return err
+	}
+
+	byKey := map[string]*cnpgCluster{}
+	get := func(ns, name string) *cnpgCluster {
+		k := ns + "/" + name
+		cc := byKey[k]
+		if cc == nil {
+			cc = &cnpgCluster{namespace: ns, name: name, phases: map[string]int{}}
+			byKey[k] = cc
+		}
+		return cc
+	}
+	for _, cl := range clusters {
+		get(cl.Namespace, cl.Name).cluster = cl
+	}
+	for _, b := range backups {
+		if b.Cluster == "" {
+			continue // invalid per the CRD schema; nothing to attribute it to
+		}
+		cc := get(b.Namespace, b.Cluster)
+		phase := b.Phase
+		if !phaseRE.MatchString(phase) {
+			phase = "unknown"
+		}
+		cc.phases[phase]++
+		switch b.Phase {
+		case kube.PhaseCompleted:
+			if !b.StoppedAt.IsZero() && (cc.lastOK == nil || b.StoppedAt.After(cc.lastOK.StoppedAt)) {
+				cc.lastOK = b
+			}
+		case kube.PhaseFailed:
+			t := b.StoppedAt
+			if t.IsZero() {
+				t = b.StartedAt
+			}
+			if t.IsZero() {
+				t = b.Created
+			}
+			if t.After(cc.lastFailure) {
+				cc.lastFailure = t
+			}
+		}
+	}
+	for _, sb := range sbs {
+		if sb.Cluster != "" {
+			get(sb.Namespace, sb.Cluster).scheduled++
+		}
+	}
+	storeByKey := map[string]*kube.ObjectStore{}
+	for _, s := range stores {
+		storeByKey[s.Namespace+"/"+s.Name] = s
+	}
+
+	keys := make([]string, 0, len(byKey))
+	for k := range byKey {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		cc := byKey[k]
+		ns, name := cc.namespace, cc.name
+		for _, ph := range cnpgPhases {
+			ch <- prometheus.MustNewConstMetric(c.backups, prometheus.GaugeValue, float64(cc.phases[ph]), ns, name, ph)
+		}
+		extra := make([]string, 0)
+		for ph := range cc.phases {
+			if !slices.Contains(cnpgPhases, ph) {
+				extra = append(extra, ph)
+			}
+		}
+		sort.Strings(extra)
+		for _, ph := range extra {
+			ch <- prometheus.MustNewConstMetric(c.backups, prometheus.GaugeValue, float64(cc.phases[ph]), ns, name, ph)
+		}
+		if b := cc.lastOK; b != nil {
+			ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, unixSeconds(b.StoppedAt), ns, name)
+			if !b.StartedAt.IsZero() && !b.StartedAt.After(b.StoppedAt) {
+				ch <- prometheus.MustNewConstMetric(c.lastDuration, prometheus.GaugeValue, b.StoppedAt.Sub(b.StartedAt).Seconds(), ns, name)
+			}
+		}
+		if !cc.lastFailure.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.lastFailure, prometheus.GaugeValue, unixSeconds(cc.lastFailure), ns, name)
+		}
+		ch <- prometheus.MustNewConstMetric(c.scheduled, prometheus.GaugeValue, float64(cc.scheduled), ns, name)
+		if cl := cc.cluster; cl != nil {
+			c.conditionMetric(ch, c.archiving, cl.Conditions["ContinuousArchiving"], ns, name)
+			c.conditionMetric(ch, c.lastSucceeded, cl.Conditions["LastBackupSucceeded"], ns, name)
+			var rp time.Time
+			source := ""
+			if s := storeByKey[ns+"/"+cl.BarmanObjectStore]; cl.BarmanObjectStore != "" && s != nil {
+				if w, ok := s.Windows[cl.BarmanServerName]; ok && !w.FirstRecoverabilityPoint.IsZero() {
+					rp, source = w.FirstRecoverabilityPoint, "objectstore"
+				}
+			}
+			if rp.IsZero() && !cl.FirstRecoverabilityPoint.IsZero() {
+				rp, source = cl.FirstRecoverabilityPoint, "cluster"
+			}
+			if !rp.IsZero() {
+				ch <- prometheus.MustNewConstMetric(c.recoverability, prometheus.GaugeValue, unixSeconds(rp), ns, name, source)
+			}
+		}
+	}
+
+	for _, sb := range sbs {
+		l := []string{sb.Namespace, sb.Cluster, sb.Name}
+		if !sb.LastSchedule.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.sbLast, prometheus.GaugeValue, unixSeconds(sb.LastSchedule), l...)
+		}
+		if !sb.NextSchedule.IsZero() {
+			ch <- prometheus.MustNewConstMetric(c.sbNext, prometheus.GaugeValue, unixSeconds(sb.NextSchedule), l...)
+		}
+		ch <- prometheus.MustNewConstMetric(c.sbSuspended, prometheus.GaugeValue, kubeBool(sb.Suspended), l...)
+		if iv := c.interval(sb.Schedule); iv > 0 {
+			ch <- prometheus.MustNewConstMetric(c.sbInterval, prometheus.GaugeValue, iv, l...)
+		}
+	}
+	return err
+}
+
+func (c *CNPGCollector) conditionMetric(ch chan<- prometheus.Metric, d *prometheus.Desc, status, ns, name string) {
+	switch status {
+	case "True":
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, 1, ns, name)
+	case "False":
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, 0, ns, name)
+	}
+}
+
+// interval returns the longest gap between consecutive runs of a cron
+// schedule (seconds), or -1 when it does not parse. Irregular schedules
+// (weekdays only, the 1st of the month) have uneven gaps; the longest one is
+// what "overdue" must be measured against. Results are cached per schedule
+// text.
+func (c *CNPGCollector) interval(schedule string) float64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if v, ok := c.intervals[schedule]; ok {
+		return v
+	}
+	v := cronInterval(schedule, c.now())
+	if len(c.intervals) > 10000 {
+		c.intervals = map[string]float64{} // bound the cache against churn
+	}
+	c.intervals[schedule] = v
+	return v
+}
+
+// cronInterval is the longest gap among the first 64 runs after from (and
+// within about 400 days), -1 when the schedule does not parse or never runs.
+func cronInterval(schedule string, from time.Time) float64 {
+	sched, err := cronParser.Parse(schedule)
+	if err != nil {
+		return -1
+	}
+	from = from.UTC()
+	horizon := from.AddDate(0, 0, 400)
+	prev := sched.Next(from)
+	if prev.IsZero() {
+		return -1
+	}
+	longest := time.Duration(0)
+	for range 64 {
+		next := sched.Next(prev)
+		if next.IsZero() || next.After(horizon) {
+			break
+		}
+		if d := next.Sub(prev); d > longest {
+			longest = d
+		}
+		prev = next
+	}
+	if longest == 0 {
+		return -1
+	}
+	return longest.Seconds()
+}
+

@@ -1,0 +1,135 @@
+package collectors
+
+import (
+	"context"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/railiance/forge-exporter/internal/config"
+	"github.com/railiance/forge-exporter/internal/exporter"
+	"github.com/railiance/forge-exporter/internal/kube"
+)
+
+// PVCCollector reports PersistentVolumeClaims from the informer cache:
+// requested and actual size, phase, and where the data lives (storage class,
+// provisioner, node of a local volume). forge_directory_size_bytes /
+// forge_pvc_requested_bytes is how full a volume really is on local-path
+// storage, where kubelet reports nothing.
+type PVCCollector struct {
+	src     *kube.Source
+	only    map[string]bool
+	withPVs bool
+	health  bool
+
+	requested, capacity, phase, info *prometheus.Desc
+}
+
+var _ exporter.Collector = (*PVCCollector)(nil)
+
+// pvcPhases are the phases reported as a state set; any other phase is
+// reported too, so nothing is hidden.
+var pvcPhases = []string{"Pending", "Bound", "Lost"}
+
+// NewPVCCollector returns a pvc collector reading src.
+func NewPVCCollector(src *kube.Source, k config.Kubernetes) *PVCCollector {
+	withPVs := k.PersistentVolumes == nil || *k.PersistentVolumes
+	src.Need(kube.PersistentVolumeClaims)
+	if withPVs {
+		src.Need(kube.PersistentVolumes)
+	}
+	var only map[string]bool
+	if len(k.PersistentVolumeClaims) > 0 {
+		only = map[string]bool{}
+		for _, ref := range k.PersistentVolumeClaims {
+			only[ref] = true
+		}
+	}
+	const when = " From the informer cache (kept current by a watch), read at scrape time."
+	labels := []string{"namespace", "persistentvolumeclaim"}
+	return &PVCCollector{
+		src: src, only: only, withPVs: withPVs, health: src.ClaimHealth(),
+		requested: prometheus.NewDesc("forge_pvc_requested_bytes",
+			"Storage requested by the PVC (spec.resources.requests.storage) in bytes."+when, labels, nil),
+		capacity: prometheus.NewDesc("forge_pvc_capacity_bytes",
+			"Capacity of the PV bound to the PVC in bytes (the PVC's status.capacity when the PV cannot be read)."+when, labels, nil),
+		phase: prometheus.NewDesc("forge_pvc_phase",
+			"1 for the PVC's current phase, 0 for the others."+when, append(labels, "phase"), nil),
+		info: prometheus.NewDesc("forge_pvc_info",
+			"Where the PVC's data lives, always 1: local is true for local and hostPath volumes (one node's disk), unknown when PVs are not read; node is the node a local volume is pinned to."+when,
+			append(labels, "storageclass", "volumename", "provisioner", "node", "local"), nil),
+	}
+}
+
+func newPVCSpec() Spec {
+	return Spec{
+		Name:        "pvc",
+		Description: "PVC inventory from the Kubernetes API: requested and bound size, phase, storage class, provisioner, node (needs a cluster)",
+		New: func(d *Deps) (exporter.Collector, error) {
+			src, err := kubeSource(d)
+			if err != nil {
+				return nil, err
+			}
+			return NewPVCCollector(src, d.Config.Kubernetes), nil
+		},
+	}
+}
+
+// Update implements exporter.Collector.
+func (c *PVCCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
+	if c.health {
+		c.src.CollectHealth(ch)
+	}
+	pvcs, err := c.src.PVCs()
+	pvs := map[string]*kube.PV{}
+	if c.withPVs {
+		list, pvErr := c.src.PVs()
+		for _, pv := range list {
+			pvs[pv.Name] = pv
+		}
+		if err == nil {
+			err = pvErr
+		}
+	}
+	if kerr := kubeErr(err); kerr != nil && len(pvcs) == 0 {
+		return kerr
+	}
+	for _, p := range pvcs {
+		if c.only != nil && !c.only[p.Namespace+"/"+p.Name] {
+			continue
+		}
+		pv := pvs[p.VolumeName]
+		if p.HasRequest {
+			ch <- prometheus.MustNewConstMetric(c.requested, prometheus.GaugeValue, p.RequestedBytes, p.Namespace, p.Name)
+		}
+		switch {
+		case pv != nil && pv.HasCapacity:
+			ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, pv.CapacityBytes, p.Namespace, p.Name)
+		case p.HasStatusCapacity:
+			ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, p.StatusCapacityBytes, p.Namespace, p.Name)
+		}
+		known := false
+		for _, ph := range pvcPhases {
+			known = known || ph == p.Phase
+			ch <- prometheus.MustNewConstMetric(c.phase, prometheus.GaugeValue, kubeBool(ph == p.Phase), p.Namespace, p.Name, ph)
+		}
+		if !known && p.Phase != "" {
+			ch <- prometheus.MustNewConstMetric(c.phase, prometheus.GaugeValue, 1, p.Namespace, p.Name, p.Phase)
+		}
+		storageClass, provisioner, node, local := p.StorageClass, p.Provisioner, "", "unknown"
+		if pv != nil {
+			if storageClass == "" {
+				storageClass = pv.StorageClass
+			}
+			if pv.Provisioner != "" {
+				provisioner = pv.Provisioner
+			}
+			node = pv.Node
+			local = "false"
+			if pv.Local {
+				local = "true"
+			}
+		}
+		ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, p.Namespace, p.Name, storageClass, p.VolumeName, provisioner, node, local)
+	}
+	return kubeErr(err)
+}
