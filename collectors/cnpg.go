@@ -294,4 +294,3 @@ func cronInterval(schedule string, from time.Time) float64 {
 	}
 	return longest.Seconds()
 }
-

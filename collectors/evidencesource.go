@@ -112,14 +112,10 @@ func sharedEvidence(d *Deps) (EvidenceSource, error) {
 	})
 }
 
-// evidenceConfigMaps returns the ConfigMap source when Kubernetes is
-// configured for it. The Kubernetes client is not wired in yet: a configured
-// label selector is reported once and otherwise ignored.
+// evidenceConfigMaps returns the ConfigMap source (an informer on the
+// shared Kubernetes source) when a label selector is configured.
 func evidenceConfigMaps(d *Deps) evidence.ConfigMapSource {
-	if d.Config.Evidence.ConfigMapLabelSelector != "" {
-		d.Logger.Warn("evidence.configmap_label_selector is set, but this build does not read ConfigMaps yet; only evidence.directories are read")
-	}
-	return nil
+	return kubeEvidenceConfigMaps(d, d.Config.Evidence.ConfigMapLabelSelector)
 }
 
 // sourceErrors joins the errors of the sources that could not be read.

@@ -56,9 +56,10 @@ func newTrustSpec() Spec {
 	}
 }
 
-// backupCoverage returns the live backup signal when Kubernetes is wired in;
-// until then the backup gate uses the documented backup_mechanism.
-func backupCoverage(*Deps) BackupCoverage { return nil }
+// backupCoverage returns the live backup signal from the Kubernetes caches
+// when the cnpg or volumebackup collector runs; otherwise the backup gate
+// uses the documented backup_mechanism.
+func backupCoverage(d *Deps) BackupCoverage { return kubeBackupCoverage(d) }
 
 // NewTrustCollector returns a collector for assets. coverage may be nil.
 func NewTrustCollector(assets []config.Asset, src EvidenceSource, coverage BackupCoverage, measured func(kind, name string) bool, now func() time.Time) *TrustCollector {
