@@ -120,9 +120,12 @@ func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 		return err
 	}
 
-	byKey := map[string]*cnpgCluster{}
+	// A struct key: building a "namespace/name" string per Backup would
+	// allocate 10,000 strings a scrape.
+	type key struct{ ns, name string }
+	byKey := map[key]*cnpgCluster{}
 	get := func(ns, name string) *cnpgCluster {
-		k := ns + "/" + name
+		k := key{ns, name}
 		cc := byKey[k]
 		if cc == nil {
 			cc = &cnpgCluster{namespace: ns, name: name, phases: map[string]int{}}
@@ -166,18 +169,12 @@ func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 			get(sb.Namespace, sb.Cluster).scheduled++
 		}
 	}
-	storeByKey := map[string]*kube.ObjectStore{}
+	storeByKey := map[key]*kube.ObjectStore{}
 	for _, s := range stores {
-		storeByKey[s.Namespace+"/"+s.Name] = s
+		storeByKey[key{s.Namespace, s.Name}] = s
 	}
 
-	keys := make([]string, 0, len(byKey))
-	for k := range byKey {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		cc := byKey[k]
+	for _, cc := range byKey {
 		ns, name := cc.namespace, cc.name
 		for _, ph := range cnpgPhases {
 			ch <- prometheus.MustNewConstMetric(c.backups, prometheus.GaugeValue, float64(cc.phases[ph]), ns, name, ph)
@@ -207,7 +204,7 @@ func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 			c.conditionMetric(ch, c.lastSucceeded, cl.Conditions["LastBackupSucceeded"], ns, name)
 			var rp time.Time
 			source := ""
-			if s := storeByKey[ns+"/"+cl.BarmanObjectStore]; cl.BarmanObjectStore != "" && s != nil {
+			if s := storeByKey[key{ns, cl.BarmanObjectStore}]; cl.BarmanObjectStore != "" && s != nil {
 				if w, ok := s.Windows[cl.BarmanServerName]; ok && !w.FirstRecoverabilityPoint.IsZero() {
 					rp, source = w.FirstRecoverabilityPoint, "objectstore"
 				}

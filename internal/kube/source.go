@@ -164,7 +164,7 @@ func (s *Source) needLocked(r Resource) *resourceWatch {
 	if s.started {
 		panic("kube: Need after Run") // a programming error, caught by any test
 	}
-	w := &resourceWatch{res: r, src: s, available: !r.Optional}
+	w := &resourceWatch{res: r, src: s}
 	switch r {
 	case PersistentVolumeClaims:
 		w.conv = convertPVC
@@ -195,7 +195,7 @@ func (s *Source) needLocked(r Resource) *resourceWatch {
 // ConfigMapLister lists cached ConfigMaps.
 type ConfigMapLister interface {
 	// List returns the cached ConfigMaps that match the selector, in the
-	// watched namespaces, sorted by namespace and name. The error is
+	// watched namespaces, in no particular order. The error is
 	// ErrNotSynced before the first list, or says why the cache may be
 	// stale (the items are still returned).
 	List() ([]*corev1.ConfigMap, error)
@@ -340,6 +340,9 @@ func (s *Source) discover(ctx context.Context) {
 			if !s.discoveryErr {
 				s.logger.Warn("kubernetes discovery failed; keeping the last known resource availability", "groupversion", gv.String(), "err", err)
 			}
+			for _, w := range byGV[gv] {
+				w.discoveryFailed(err)
+			}
 			continue
 		}
 		for _, w := range byGV[gv] {
@@ -359,12 +362,18 @@ type resourceWatch struct {
 	src  *Source
 	conv converter
 
-	mu        sync.Mutex
+	mu sync.Mutex
+	// known is false until availability has been established (for CRDs:
+	// the first successful discovery); until then readers get ErrNotSynced,
+	// never an empty "not installed" answer.
+	known     bool
 	available bool
 	informers []cache.SharedIndexInformer
 	cancel    context.CancelFunc
 	wg        sync.WaitGroup
 	lastErr   error
+	// discoveryErr says lastErr came from discovery, not list/watch.
+	discoveryErr bool
 
 	lastSync atomic.Int64 // Unix nanoseconds
 	errs     atomic.Uint64
@@ -374,15 +383,14 @@ type resourceWatch struct {
 func (w *resourceWatch) isAvailable() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.available
+	return w.known && w.available
 }
 
 // setAvailable starts the informers when the resource becomes available
 // and stops them (dropping the cache) when it goes away.
 func (w *resourceWatch) setAvailable(ctx context.Context, on bool) {
 	w.mu.Lock()
-	was := w.available
-	w.available = on
+	was, wasKnown := w.available, w.known
 	running := w.informers != nil
 	w.mu.Unlock()
 	switch {
@@ -394,8 +402,24 @@ func (w *resourceWatch) setAvailable(ctx context.Context, on bool) {
 	case !on && running:
 		w.src.logger.Warn("kubernetes resource no longer served; stopped watching it", "resource", w.res.String())
 		w.stop()
-	case !on && was != on:
+	case !on && (was != on || !wasKnown):
 		w.src.logger.Info("kubernetes resource not installed; will check again", "resource", w.res.String(), "interval", w.src.opts.DiscoveryInterval.String())
+	}
+	w.mu.Lock()
+	w.available, w.known = on, true
+	if w.discoveryErr {
+		w.lastErr, w.discoveryErr = nil, false
+	}
+	w.mu.Unlock()
+}
+
+// discoveryFailed records that availability could not be established;
+// before the first successful discovery that makes readers fail.
+func (w *resourceWatch) discoveryFailed(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.known {
+		w.lastErr, w.discoveryErr = fmt.Errorf("discovery: %w", err), true
 	}
 }
 
@@ -561,44 +585,42 @@ func (w *resourceWatch) status(infs []cache.SharedIndexInformer) error {
 	return nil
 }
 
-func (w *resourceWatch) snapshot() ([]cache.SharedIndexInformer, bool) {
+func (w *resourceWatch) snapshot() ([]cache.SharedIndexInformer, bool, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.informers, w.available
+	return w.informers, w.available, w.known
 }
 
-// list returns the cached values of one resource, converted to T, sorted
-// by namespace/name for stable output.
+// list returns the cached values of one resource, converted to T, in no
+// particular order (the registry sorts the exposition; sorting 10,000
+// Backups at every scrape would cost more than the rest of the scrape).
 func list[T any](w *resourceWatch) ([]T, error) {
-	infs, available := w.snapshot()
-	if !available || infs == nil {
+	infs, available, known := w.snapshot()
+	if !known || (available && infs == nil) {
+		if err := w.status(nil); err != nil {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%s: %w", w.res, ErrNotSynced)
+	}
+	if !available {
 		return nil, nil
 	}
 	err := w.status(infs)
 	var out []T
-	type keyed struct {
-		key string
-		v   T
-	}
-	var items []keyed
 	for _, inf := range infs {
-		for _, o := range inf.GetStore().List() {
+		items := inf.GetStore().List()
+		if out == nil {
+			out = make([]T, 0, len(items))
+		}
+		for _, o := range items {
 			var v any = o
-			var key string
 			if s, ok := o.(*slim); ok {
-				v, key = s.v, s.Namespace+"/"+s.Name
-			} else if m, ok := o.(metav1.Object); ok {
-				key = m.GetNamespace() + "/" + m.GetName()
+				v = s.v
 			}
 			if t, ok := v.(T); ok {
-				items = append(items, keyed{key, t})
+				out = append(out, t)
 			}
 		}
-	}
-	sort.Slice(items, func(i, j int) bool { return items[i].key < items[j].key })
-	out = make([]T, len(items))
-	for i, it := range items {
-		out[i] = it.v
 	}
 	return out, err
 }
@@ -628,7 +650,10 @@ func (s *Source) CollectHealth(ch chan<- prometheus.Metric) {
 	s.mu.Unlock()
 	for _, r := range order {
 		w := s.watch(r)
-		infs, available := w.snapshot()
+		infs, available, known := w.snapshot()
+		if !known {
+			continue
+		}
 		ch <- prometheus.MustNewConstMetric(availableDesc, prometheus.GaugeValue, b2f(available), r.Group, r.Resource)
 		if ts := w.lastSync.Load(); ts > 0 {
 			ch <- prometheus.MustNewConstMetric(lastSyncDesc, prometheus.GaugeValue, float64(ts)/1e9, r.Group, r.Resource)

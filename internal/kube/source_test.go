@@ -58,9 +58,11 @@ func TestSourceTypedAndLateCRD(t *testing.T) {
 	if s.Available(Backups) {
 		t.Fatal("Backups available before the CRD is served")
 	}
-	if b, err := s.Backups(); b != nil || err != nil {
-		t.Fatalf("Backups without the CRD = %v, %v; want nothing and no error", b, err)
-	}
+	// Once discovery has said "not installed": nothing, and no error.
+	eventually(t, "Backups known to be absent", func() bool {
+		b, err := s.Backups()
+		return b == nil && err == nil
+	})
 
 	// The CRD appears: the source starts watching without a restart.
 	_, err := f.Dynamic.Resource(Backups.GVR()).Namespace("db").Create(context.Background(), backupObj("db", "b1", "pg", "completed", "2026-11-30T01:02:03Z"), metav1.CreateOptions{})
@@ -163,5 +165,26 @@ func TestSourceConfigMapsSelector(t *testing.T) {
 	l, _ := lister.List()
 	if l[0].Name != "drill" || l[0].Data["k"] != "v" || l[0].ManagedFields != nil {
 		t.Errorf("configmap = %+v", l[0])
+	}
+}
+
+// A discovery that fails before it ever succeeded is a failure, not "CNPG
+// is not installed": readers must not report an empty world.
+func TestSourceDiscoveryFailure(t *testing.T) {
+	f := kubefake.New()
+	f.Typed.PrependReactor("get", "resource", func(k8stesting.Action) (bool, runtime.Object, error) {
+		return true, nil, apierrors.NewForbidden(schema.GroupResource{}, "", errors.New("discovery denied"))
+	})
+	s := startSource(t, f, Options{}, Backups)
+	var se *StaleError
+	eventually(t, "a discovery error", func() bool {
+		_, err := s.Backups()
+		return errors.As(err, &se)
+	})
+	if !strings.Contains(se.Error(), "discovery denied") {
+		t.Errorf("error = %v", se)
+	}
+	if s.Available(Backups) {
+		t.Error("available after failed discovery")
 	}
 }

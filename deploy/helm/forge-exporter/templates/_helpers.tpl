@@ -71,9 +71,9 @@ not name it. This mirrors collectors.Specs() in the exporter; a test in
 deploy/helm/charttest fails when the two disagree.
 */}}
 {{- define "forge-exporter.kubeCollectorDefaults" -}}
-pvc: true
-cnpg: true
-volumebackup: true
+pvc: false
+cnpg: false
+volumebackup: false
 {{- end }}
 
 {{/* The collectors that read evidence ConfigMaps (with configmap_label_selector set). */}}
