@@ -2,7 +2,6 @@ package collectors
 
 import (
 	"context"
-	"sort"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,13 +69,7 @@ func (c *VolumeBackupCollector) Update(ctx context.Context, ch chan<- prometheus
 	if isNoData(err) {
 		return err // do not report "not configured" from a cache that has not synced
 	}
-	keys := make([]string, 0, len(covs))
-	for k := range covs {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		cov := covs[k]
+	for _, cov := range covs {
 		ns, pvc := cov.Namespace, cov.Name
 		ch <- prometheus.MustNewConstMetric(c.configured, prometheus.GaugeValue, kubeBool(cov.Configured()), ns, pvc)
 		for _, kind := range volumeMechanisms {

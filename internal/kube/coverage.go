@@ -2,7 +2,8 @@ package kube
 
 import (
 	"errors"
-	"sort"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -85,12 +86,7 @@ func (s *Source) VolumeCoverages() (map[string]*Coverage, error) {
 	}
 	for pvc, cjs := range linked {
 		c := get(pvc)
-		keys := make([]string, 0, len(cjs))
-		for k := range cjs {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
+		for _, k := range slices.Sorted(maps.Keys(cjs)) {
 			cj := byName[k]
 			if cj == nil {
 				continue // configured but not found: it backs nothing up
