@@ -189,6 +189,10 @@ func measure(work, bin, cfg string, proxy *proxy, nBackups, nPVCs, nSchedules, n
 		}
 	}
 	before := proxy.snapshot()
+	cpuBefore, err := cpuTime(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
 	var lat []time.Duration
 	size, lines := 0, 0
 	for range nScrapes {
@@ -200,6 +204,10 @@ func measure(work, bin, cfg string, proxy *proxy, nBackups, nPVCs, nSchedules, n
 		lat = append(lat, d)
 	}
 	after := proxy.snapshot()
+	cpuAfter, err := cpuTime(cmd.Process.Pid)
+	if err != nil {
+		return err
+	}
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	rss, hwm, err := memory(cmd.Process.Pid)
 	if err != nil {
@@ -208,6 +216,8 @@ func measure(work, bin, cfg string, proxy *proxy, nBackups, nPVCs, nSchedules, n
 	fmt.Printf("%d scrapes of %s (%d KiB, %d lines of exposition each):\n", nScrapes, metricsURL, size>>10, lines)
 	fmt.Printf("  /metrics latency   median %7.2f ms   p99 %7.2f ms   max %7.2f ms   (target p99 <= 20 ms)\n",
 		ms(lat[len(lat)/2]), ms(lat[(len(lat)*99)/100]), ms(lat[len(lat)-1]))
+	fmt.Printf("  exporter CPU       %.2f ms per scrape (user+system; independent of the machine's load)\n",
+		ms((cpuAfter-cpuBefore)/time.Duration(nScrapes)))
 	fmt.Printf("  exporter memory    RSS %6.1f MiB   peak RSS %6.1f MiB   (target <= 150 MiB)\n", rss, hwm)
 	fmt.Printf("  API requests during the scrapes: %d (list/get %d, watch %d, discovery %d); per scrape %.3f (target 0)\n",
 		after.total()-before.total(), after.list-before.list, after.watch-before.watch, after.discovery-before.discovery,
@@ -267,6 +277,20 @@ func memory(pid int) (float64, float64, error) {
 		}
 	}
 	return rss, hwm, nil
+}
+
+// cpuTime is the process's user+system CPU time from /proc/PID/stat.
+func cpuTime(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// Fields after the command name (which may contain spaces) start at ")".
+	f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const clkTck = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / clkTck, nil
 }
 
 func freeAddr() (string, error) {
