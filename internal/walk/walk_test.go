@@ -242,11 +242,9 @@ func TestIncrementalRescanMatchesFreshScan(t *testing.T) {
 		if !c.wantFull && (got.ReusedDirs == 0 || got.ReusedDirs >= got.Dirs) {
 			t.Errorf("after %s: reused %d of %d directories, want most but not all", c.name, got.ReusedDirs, got.Dirs)
 		}
-		// The directories just changed are within the granularity of this
-		// scan's start: they must not be trusted by the next one.
-		if got.CacheEntries >= int(got.Dirs) {
-			t.Errorf("after %s: %d cache entries for %d directories; the changed ones must be distrusted", c.name, got.CacheEntries, got.Dirs)
-		}
+		// Whether the directories just changed are cached depends on how
+		// long the scan took to start (the guard distrusts changes within the
+		// granularity): TestSameSecondGuard checks that without timing.
 		time.Sleep(30 * time.Millisecond)
 	}
 	// Once the changes are older than the granularity, every directory is
