@@ -273,8 +273,17 @@ func TestSameSecondGuard(t *testing.T) {
 			t.Errorf("scan %d: reused %d, cached %d; every directory changed within the granularity, none may be reused", i, res.ReusedDirs, res.CacheEntries)
 		}
 	}
-	// With the default (1s) granularity, a tree written just now is
-	// distrusted as well.
+	// With the default (1s) granularity, directories changed just now are
+	// distrusted as well (touched right before the scan, so that a slow
+	// machine cannot stretch "just now" past a second).
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			now := time.Now()
+			err = os.Chtimes(p, now, now)
+		}
+		return err
+	})
+	must(t, err)
 	res, err := New(root, Options{Incremental: true}).Scan(ctx)
 	must(t, err)
 	if res.CacheEntries != 0 {
