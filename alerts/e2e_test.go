@@ -44,6 +44,7 @@ import (
 const e2eDeadline = 90 * time.Second
 
 func TestEndToEndPrometheusAlertmanager(t *testing.T) {
+	t.Parallel() // mostly waiting on servers: overlap it with promtool's tests
 	for _, name := range []string{"prometheus", "prometheus-alertmanager"} {
 		if _, err := promenv.Binary(name); err != nil {
 			t.Fatal(err)

@@ -71,6 +71,7 @@ func TestPromtoolCheckRules(t *testing.T) {
 }
 
 func TestPromtoolTestRules(t *testing.T) {
+	t.Parallel() // the slowest test here besides the end-to-end one
 	files, err := filepath.Glob("tests/*.yaml")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no promtool test files in tests/ (%v)", err)
