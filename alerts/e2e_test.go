@@ -227,12 +227,19 @@ forge_exporter_kube_resource_available{group="postgresql.cnpg.io",resource="back
 forge_exporter_kube_resource_available{group="snapshot.storage.k8s.io",resource="volumesnapshots"} 0
 # TYPE forge_exporter_kube_last_sync_timestamp_seconds gauge
 forge_exporter_kube_last_sync_timestamp_seconds{group="postgresql.cnpg.io",resource="backups"} ` + ts(30*time.Second) + `
+# TYPE forge_cnpg_backups gauge
+forge_cnpg_backups{namespace="databases",cluster="gitea-db",phase="completed"} 2
+forge_cnpg_backups{namespace="databases",cluster="gitea-db",phase="failed"} 1
+# TYPE forge_cnpg_backup_last_duration_seconds gauge
+forge_cnpg_backup_last_duration_seconds{namespace="databases",cluster="gitea-db"} 300
 # TYPE forge_cnpg_continuous_archiving gauge
 forge_cnpg_continuous_archiving{namespace="databases",cluster="gitea-db"} 1
 # TYPE forge_pvc_requested_bytes gauge
 forge_pvc_requested_bytes{namespace="default",persistentvolumeclaim="gitea-shared-storage",storageclass="local-path"} 10737418240
 # TYPE forge_volume_backup_configured gauge
 forge_volume_backup_configured{namespace="default",persistentvolumeclaim="gitea-shared-storage"} 1
+# TYPE forge_volume_backup_mechanisms gauge
+forge_volume_backup_mechanisms{namespace="default",persistentvolumeclaim="gitea-shared-storage",mechanism="volumesnapshot"} 1
 # TYPE forge_volume_backup_last_success_timestamp_seconds gauge
 forge_volume_backup_last_success_timestamp_seconds{namespace="default",persistentvolumeclaim="gitea-shared-storage",mechanism="volumesnapshot"} ` + ts(time.Hour) + `
 # TYPE forge_gitea_up gauge
