@@ -29,6 +29,9 @@ import (
 //	forge-exporter (built from ./cmd/forge-exporter, on examples/forge-exporter.yaml)
 //	  + fixture families for collectors that need a cluster or Gitea
 //	    (served together on one target, see fixture below)
+//	forge-exporter with its cnpg collector reading a real kube-apiserver
+//	  (internal/testenv/kubeenv) with CNPG Cluster, ScheduledBackup and
+//	  Backup objects (e2e_kube_test.go)
 //	→ Prometheus (Debian's, 1s scrape and evaluation, the rule file loaded)
 //	→ Alertmanager (Debian's prometheus-alertmanager, no cluster gossip) on
 //	  docs/alertmanager.example.yml
@@ -70,9 +73,19 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 	defer cancel()
 	must(t, exporter.WaitReady(waitCtx, "http://"+exporterAddr+"/-/ready"))
 
+	// The database: CNPG objects on a real kube-apiserver read by a second
+	// exporter, or (where the real servers are not built, never in CI)
+	// fixture series.
+	kb := startKubeBackups(t, dir, exporterBin)
+
 	// The fixture target: the exporter's own exposition plus fixture families.
-	fx := &fixture{exporterURL: "http://" + exporterAddr + "/metrics", lastBackup: time.Now().Add(-time.Hour)}
+	fx := &fixture{exporterURL: "http://" + exporterAddr + "/metrics", lastBackup: time.Now().Add(-time.Hour), cnpgFromKube: kb != nil}
 	target := serve(t, fx)
+	targetURL, _ := url.Parse(target)
+	dbTarget, targets := targetURL.Host, []string{targetURL.Host}
+	if kb != nil {
+		dbTarget, targets = kb.target, append(targets, kb.target)
+	}
 
 	// The webhook receiver.
 	hook := &promenv.Webhook{}
@@ -92,10 +105,9 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 	must(t, err)
 	rulesCopy := filepath.Join(dir, "forge-exporter.rules.yaml")
 	must(t, os.WriteFile(rulesCopy, promenv.ShortenFor(rules, "0s"), 0o644))
-	targetURL, _ := url.Parse(target)
 	promSrv, err := promenv.StartPrometheus(ctx, dir, promenv.PrometheusConfig{
 		Interval: time.Second, RuleFiles: []string{rulesCopy}, Alertmanager: am.Addr,
-		Targets: []string{targetURL.Host}, HonorLabels: true,
+		Targets: targets, HonorLabels: true,
 	})
 	must(t, err)
 	stopOnCleanup(t, promSrv.Process)
@@ -104,7 +116,7 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 	// 1. A fresh backup: the alert is not pending or firing once the rules
 	// have evaluated on scraped data.
 	waitFor(t, "the recorded backup age", func() bool {
-		return len(prom.query(t, `namespace_cluster:forge_cnpg_backup_age_seconds{cluster="gitea-db"}`)) == 1
+		return len(prom.query(t, `namespace_cluster:forge_cnpg_backup_age_seconds{cluster="gitea-db",instance="`+dbTarget+`"}`)) == 1
 	})
 	if a := prom.alerts(t, "ForgeDatabaseBackupStale"); len(a) != 0 {
 		t.Fatalf("ForgeDatabaseBackupStale is %s with a backup an hour old", a[0].State)
@@ -112,14 +124,18 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 
 	// 2. The backup goes stale: the last completed backup is 3 days old
 	// against a daily schedule (allowed: 2 × 1d + 1h = 2d 1h).
-	fx.setLastBackup(time.Now().Add(-72 * time.Hour))
+	if kb != nil {
+		kb.goStale(t) // the recent Backup is deleted; the newest left is 3 days old
+	} else {
+		fx.setLastBackup(time.Now().Add(-72 * time.Hour))
+	}
 	firing := waitNotification(t, hook, "ForgeDatabaseBackupStale", "firing")
 	if firing.Receiver != "platform-pager" || firing.Path != "/platform-pager" {
 		t.Errorf("the page went to receiver %q at %s, want platform-pager (critical, layer platform)", firing.Receiver, firing.Path)
 	}
 	wantLabels := map[string]string{
 		"alertname": "ForgeDatabaseBackupStale", "severity": "critical", "layer": "platform",
-		"namespace": "databases", "cluster": "gitea-db", "job": "forge-exporter", "instance": targetURL.Host,
+		"namespace": "databases", "cluster": "gitea-db", "job": "forge-exporter", "instance": dbTarget,
 	}
 	for k, v := range wantLabels {
 		if firing.Labels[k] != v {
@@ -136,7 +152,11 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 	}
 
 	// 3. The backup completes: the resolved notification follows.
-	fx.setLastBackup(time.Now())
+	if kb != nil {
+		kb.complete(t) // a new Backup reaches phase completed
+	} else {
+		fx.setLastBackup(time.Now())
+	}
 	resolved := waitNotification(t, hook, "ForgeDatabaseBackupStale", "resolved")
 	if resolved.Labels["cluster"] != "gitea-db" || resolved.Annotations["runbook_url"] != firing.Annotations["runbook_url"] {
 		t.Errorf("resolved notification is for another alert: %v %v", resolved.Labels, resolved.Annotations)
@@ -192,8 +212,11 @@ func checkDashboards(t *testing.T, prom *promAPI) {
 // drives must come from the fixture, and the test says so if that changes.
 type fixture struct {
 	exporterURL string
-	mu          sync.Mutex
-	lastBackup  time.Time
+	// cnpgFromKube leaves the CNPG and Kubernetes-health families to the
+	// exporter that reads the real API server.
+	cnpgFromKube bool
+	mu           sync.Mutex
+	lastBackup   time.Time
 }
 
 // scenarioFamilies are driven by the test and must not come from the exporter.
@@ -308,7 +331,7 @@ func (f *fixture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, name := range scenarioFamilies {
-		if _, ok := exported[name]; ok {
+		if _, ok := exported[name]; ok && !f.cnpgFromKube {
 			http.Error(w, name+" now comes from the exporter itself: drive the scenario through its source (the Kubernetes test API server)", http.StatusInternalServerError)
 			return
 		}
@@ -321,7 +344,7 @@ func (f *fixture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if _, ok := exported[n]; ok {
+		if _, ok := exported[n]; ok || (f.cnpgFromKube && (strings.HasPrefix(n, "forge_cnpg_") || strings.HasPrefix(n, "forge_exporter_kube_"))) {
 			continue
 		}
 		expfmt.MetricFamilyToText(w, fixed[n])
