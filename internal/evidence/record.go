@@ -290,6 +290,19 @@ type decoder struct {
 	opts           Options
 	problems       []Problem
 	clockDependent bool
+	keys           map[string]string // SafeKey verdicts, by key
+}
+
+func (d *decoder) safeKey(k string) string {
+	if v, ok := d.keys[k]; ok {
+		return v
+	}
+	if d.keys == nil {
+		d.keys = map[string]string{}
+	}
+	v := secretscan.SafeKey(k)
+	d.keys[k] = v
+	return v
 }
 
 func (d *decoder) add(field string, n *yaml.Node, format string, args ...any) {
@@ -307,7 +320,7 @@ func (d *decoder) fields(n *yaml.Node, path string, known []string) map[string]*
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		name := k.Value
-		fp := join(path, secretscan.SafeKey(name))
+		fp := join(path, d.safeKey(name))
 		if k.Kind != yaml.ScalarNode {
 			d.add(path, k, "field names must be plain strings")
 			continue

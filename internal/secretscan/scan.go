@@ -163,9 +163,12 @@ func windows(line string) []string {
 type collector struct {
 	seen map[string]bool
 	list []Finding
+	keys keyMemo
 }
 
-func newCollector() *collector { return &collector{seen: map[string]bool{}} }
+func newCollector() *collector { return &collector{seen: map[string]bool{}, keys: keyMemo{}} }
+
+func (c *collector) safeKey(k string) string { return c.keys.safeKey(k) }
 
 func (c *collector) add(f Finding) {
 	key := f.Detector + "\x00" + f.Field
@@ -198,12 +201,28 @@ func (c *collector) sorted() []Finding {
 type lineFields struct {
 	byLine map[int]string
 	sops   bool
+	keys   keyMemo
 }
+
+// keyMemo remembers SafeKey verdicts within one scan: documents repeat
+// their key names, and each verdict runs the detectors.
+type keyMemo map[string]string
+
+func (m keyMemo) safeKey(k string) string {
+	if v, ok := m[k]; ok {
+		return v
+	}
+	v := SafeKey(k)
+	m[k] = v
+	return v
+}
+
+func (l *lineFields) safeKey(k string) string { return l.keys.safeKey(k) }
 
 func (l *lineFields) at(line int) string { return l.byLine[line] }
 
 func mapLines(root *yaml.Node) *lineFields {
-	lf := &lineFields{byLine: map[int]string{}}
+	lf := &lineFields{byLine: map[int]string{}, keys: keyMemo{}}
 	var walk func(n *yaml.Node, path string, depth int)
 	walk = func(n *yaml.Node, path string, depth int) {
 		if depth > 200 {
@@ -217,7 +236,7 @@ func mapLines(root *yaml.Node) *lineFields {
 		case yaml.MappingNode:
 			for i := 0; i+1 < len(n.Content); i += 2 {
 				k, v := n.Content[i], n.Content[i+1]
-				p := joinPath(path, SafeKey(k.Value))
+				p := joinPath(path, lf.safeKey(k.Value))
 				if depth <= 2 && k.Value == "sops" && v.Kind == yaml.MappingNode && hasSOPSMetadata(v) {
 					lf.sops = true
 				}
@@ -286,7 +305,7 @@ func walkValues(c *collector, root *yaml.Node, path, key string, sops bool, nest
 				if depth <= 2 && k.Value == "sops" {
 					continue // the metadata block itself: encrypted data keys, MAC, recipients
 				}
-				walk(v, joinPath(path, SafeKey(k.Value)), k.Value, depth+1)
+				walk(v, joinPath(path, c.safeKey(k.Value)), k.Value, depth+1)
 			}
 		case yaml.SequenceNode:
 			for i, ch := range n.Content {
