@@ -52,8 +52,15 @@ func TestSourceTypedAndLateCRD(t *testing.T) {
 		return err == nil && len(l) == 2
 	})
 	l, _ := s.PVCs()
-	if l[0].Namespace != "default" || l[0].RequestedBytes != 1<<30 || !l[0].HasRequest {
-		t.Errorf("first PVC = %+v", l[0])
+	// The cache lists in no particular order: find the PVC by name.
+	var data *PVC
+	for _, p := range l {
+		if p.Namespace == "default" && p.Name == "data" {
+			data = p
+		}
+	}
+	if data == nil || data.RequestedBytes != 1<<30 || !data.HasRequest {
+		t.Errorf("PVC default/data = %+v (all: %+v)", data, l)
 	}
 	if s.Available(Backups) {
 		t.Fatal("Backups available before the CRD is served")
