@@ -154,14 +154,16 @@ fuzz:
 
 ## soak: run the built exporter for SOAK_DURATION (after a warm-up) on a
 ## generated blob tree, evidence records and a churning fake Gitea while
-## hack/soak, a second process, scrapes /metrics with SOAK_CLIENTS clients;
+## hack/soak, a second process, scrapes /metrics with SOAK_CLIENTS clients
+## (and PVCs and Backups churn in a real kube-apiserver; SOAK_ARGS=-kube=false skips it);
 ## prints p50/p99 scrape latency, RSS and goroutines at start and end and
 ## fails on scrape errors or growth. See docs/reliability.md.
 SOAK_DURATION ?= 10m
 SOAK_CLIENTS  ?= 4
 SOAK_FILES    ?= 20000
+SOAK_ARGS     ?=
 soak: build
-	$(GO) run ./hack/soak -binary $(BIN) -duration $(SOAK_DURATION) -clients $(SOAK_CLIENTS) -files $(SOAK_FILES)
+	$(GO) run ./hack/soak -binary $(BIN) -duration $(SOAK_DURATION) -clients $(SOAK_CLIENTS) -files $(SOAK_FILES) $(SOAK_ARGS)
 
 clean:
 	rm -rf bin

@@ -2,11 +2,12 @@
 // on a generated blob tree, evidence records and a fake Gitea whose
 // runners and packages keep changing, and from this second process scrapes
 // /metrics continuously with several clients for -duration while the tree
-// and records churn. It reports p50/p99/max scrape latency and the
+// and records churn, and (with the Kubernetes harness) PVCs and CNPG
+// Backups come and go in a real kube-apiserver. It reports p50/p99/max scrape latency and the
 // exporter's RSS and goroutine count after a warm-up and at the end, and
 // exits 1 when a scrape fails or RSS or goroutines grew beyond the bounds.
 //
-//	soak -binary bin/forge-exporter [-duration 10m] [-clients 4] [-files 20000] [-records 300]
+//	soak -binary bin/forge-exporter [-duration 10m] [-clients 4] [-files 20000] [-records 300] [-kube=false]
 package main
 
 import (
@@ -31,7 +32,14 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/railiance/forge-exporter/internal/kube"
 	"github.com/railiance/forge-exporter/internal/testenv/giteafake"
+	"github.com/railiance/forge-exporter/internal/testenv/kubeenv"
 	"github.com/railiance/forge-exporter/internal/walk/blobtree"
 )
 
@@ -53,6 +61,7 @@ type options struct {
 	maxRSSGrowth    float64
 	maxRSSSlackMiB  float64
 	maxGoroutineAdd int
+	kube            bool
 }
 
 func run() error {
@@ -67,6 +76,7 @@ func run() error {
 	flag.Float64Var(&o.maxRSSGrowth, "max-rss-growth", 1.25, "fail when end RSS > start RSS × this + -max-rss-slack-mib")
 	flag.Float64Var(&o.maxRSSSlackMiB, "max-rss-slack-mib", 16, "absolute RSS slack in MiB")
 	flag.IntVar(&o.maxGoroutineAdd, "max-goroutine-growth", 10, "fail when goroutines grow by more than this")
+	flag.BoolVar(&o.kube, "kube", true, "also run a real kube-apiserver (hack/realbin.sh) with churning PVCs and CNPG Backups; false skips it")
 	flag.Parse()
 	if o.warmup == 0 {
 		o.warmup = max(o.duration/10, 20*time.Second)
@@ -108,7 +118,23 @@ func run() error {
 	defer gitea.Close()
 	os.WriteFile(filepath.Join(root, "token"), []byte(token+"\n"), 0o600)
 
-	cfg := fmt.Sprintf(`collectors: {gitea: true, runners: true, registry: true}
+	kubeSection, kubeCollectors := "", ""
+	var kenv *kubeenv.Env
+	if o.kube {
+		fmt.Println("soak: starting etcd and kube-apiserver")
+		kenv, err = kubeenv.Start(context.Background(), kubeenv.Options{Dir: filepath.Join(root, "kube")})
+		if err != nil {
+			return fmt.Errorf("kube harness (hack/realbin.sh ensure etcd kube-apiserver, or -kube=false): %w", err)
+		}
+		defer kenv.Stop()
+		kc := filepath.Join(root, "kubeconfig")
+		if err := kenv.WriteKubeconfig(kc, kenv.Config()); err != nil {
+			return err
+		}
+		kubeSection = "kubernetes:\n  kubeconfig: " + kc + "\n  discovery_interval: 5s\n"
+		kubeCollectors = ", pvc: true, cnpg: true, volumebackup: true"
+	}
+	cfg := fmt.Sprintf(`collectors: {gitea: true, runners: true, registry: true`+kubeCollectors+`}
 storage:
   volumes:
     - {name: data, path: data, namespace: default, persistentvolumeclaim: data}
@@ -131,7 +157,7 @@ gitea:
   requests_per_second: 1000
   label_contract:
     - {label: ubuntu-latest, purpose: general CI jobs}
-`, gitea.URL)
+`+kubeSection, gitea.URL)
 	cfgFile := filepath.Join(root, "forge-exporter.yaml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		return err
@@ -171,6 +197,10 @@ gitea:
 	var churnWG sync.WaitGroup
 	churnWG.Add(1)
 	go func() { defer churnWG.Done(); churn(ctx, root, ev, sample, gitea) }()
+	if kenv != nil {
+		churnWG.Add(1)
+		go func() { defer churnWG.Done(); churnKube(ctx, kenv) }()
+	}
 
 	var (
 		mu        sync.Mutex
@@ -314,6 +344,37 @@ func churn(ctx context.Context, root, ev string, sample []byte, gitea *giteafake
 		next++
 		gitea.Packages["forge"] = append(gitea.Packages["forge"][1:], giteafake.Package{ID: next, Type: "generic", Name: fmt.Sprintf("p%d", next%20), Version: fmt.Sprint(next), Sizes: []int64{next}})
 		gitea.Mu.Unlock()
+		select {
+		case <-ctx.Done():
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// churnKube keeps 50 PVCs and 50 CNPG Backups in the API server, replacing
+// a few of each every 200 ms, so the informers see a steady stream of
+// adds, updates and deletes.
+func churnKube(ctx context.Context, env *kubeenv.Env) {
+	cs := env.Clientset()
+	dyn := env.Dynamic().Resource(kube.Backups.GVR()).Namespace("default")
+	sc := "local-path"
+	for i := 0; ctx.Err() == nil; i++ {
+		name := fmt.Sprintf("soak-%d", i)
+		cs.CoreV1().PersistentVolumeClaims("default").Create(ctx, &corev1.PersistentVolumeClaim{
+			ObjectMeta: metav1.ObjectMeta{Name: name},
+			Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &sc, AccessModes: []corev1.PersistentVolumeAccessMode{corev1.ReadWriteOnce},
+				Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse(fmt.Sprintf("%dMi", 1+i%100))}}},
+		}, metav1.CreateOptions{})
+		dyn.Create(ctx, &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "postgresql.cnpg.io/v1", "kind": "Backup",
+			"metadata": map[string]any{"name": name},
+			"spec":     map[string]any{"cluster": map[string]any{"name": fmt.Sprintf("db-%d", i%5)}},
+		}}, metav1.CreateOptions{})
+		if i >= 50 {
+			old := fmt.Sprintf("soak-%d", i-50)
+			cs.CoreV1().PersistentVolumeClaims("default").Delete(ctx, old, metav1.DeleteOptions{})
+			dyn.Delete(ctx, old, metav1.DeleteOptions{})
+		}
 		select {
 		case <-ctx.Done():
 		case <-time.After(200 * time.Millisecond):

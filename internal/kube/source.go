@@ -478,8 +478,16 @@ func (w *resourceWatch) newInformer(ns string) cache.SharedIndexInformer {
 			o.LabelSelector = selector
 			wi, err := watchFn(ctx, o)
 			if err != nil {
+				// client-go retries a refused connection (and 429) inside
+				// its watch and watch-list loops without calling the
+				// informer's error handler, so an API server unreachable
+				// at start or lost mid-run would otherwise never be seen.
+				w.onError(ctx, err)
 				return nil, err
 			}
+			// The server answered: after an outage, an idle resource would
+			// otherwise stay "failing" until its next event or bookmark.
+			w.touch()
 			return newTouchingWatch(wi, w.touch), nil
 		},
 	}
