@@ -92,6 +92,8 @@ func TestWholeForge(t *testing.T) {
 
 	// 3. Change the world: each fault is repaired through its real source.
 	fixes := map[string]func(context.Context) error{
+		"CompleteBackup":  stack.CompleteBackup,
+		"AddVolumeBackup": stack.AddVolumeBackup,
 		"ServeLabel":      stack.ServeLabel,
 		"AddPassingDrill": stack.AddPassingDrill,
 		"RemoveSecret":    stack.RemoveSecret,

@@ -48,7 +48,11 @@ func (e Expectation) Matches(labels map[string]string) bool {
 
 // Expected lists the alerts the seeded forge fires.
 func (s *Stack) Expected() []Expectation {
+	db := map[string]string{"namespace": "databases", "cluster": "gitea-db"}
 	return []Expectation{
+		{Alert: "ForgeDatabaseBackupStale", Labels: db, Fix: "CompleteBackup"},
+		{Alert: "ForgeDatabaseBackupFailed", Labels: db, Fix: "CompleteBackup"},
+		{Alert: "ForgeVolumeBackupMissing", Labels: map[string]string{"namespace": "default", "persistentvolumeclaim": "gitea-shared-storage"}, Fix: "AddVolumeBackup"},
 		{Alert: "ForgeRunnerLabelUnserved", Labels: map[string]string{"label": UnservedLabel}, Fix: "ServeLabel"},
 		{Alert: "ForgeRestoreDrillOverdue", Labels: map[string]string{"drill": overdueDrill}, Fix: "AddPassingDrill"},
 		{Alert: "ForgeEvidenceContainsSecret", Labels: map[string]string{"source": "drills"}, Fix: "RemoveSecret"},

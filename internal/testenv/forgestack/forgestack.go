@@ -2,6 +2,12 @@
 // directory, for `make demo` (hack/demo) and the whole-forge end-to-end
 // test: every server is the real one.
 //
+//   - a real etcd + kube-apiserver (kubeenv) with the upstream CRDs, seeded
+//     with the contract's forge: CNPG Cluster databases/gitea-db, its daily
+//     ScheduledBackup and a history of Backups (the newest completed one
+//     three days old, two failed since), PVC default/gitea-shared-storage
+//     (local-path, 10Gi) bound to a PV, and no backup CronJob for it; the
+//     exporter reads it as the ServiceAccount of examples/rbac/cluster.yaml;
 //   - a real Gitea (giteaenv: SQLite, Actions, packages) with an admin, a
 //     read-only exporter token in a file, runners registered through the
 //     runner protocol with the label contract's labels (forge-publish left
@@ -22,8 +28,8 @@
 //
 // Start returns once every server answers; Stop stops them (SIGTERM to each
 // process group, SIGKILL after a grace period) and removes the directory.
-// The world-changing methods (CompleteBackup, ServeLabel, AddPassingDrill,
-// RemoveSecret) repair what the seeded forge gets wrong.
+// The world-changing methods (CompleteBackup, AddVolumeBackup, ServeLabel,
+// AddPassingDrill, RemoveSecret) repair what the seeded forge gets wrong.
 package forgestack
 
 import (
@@ -38,6 +44,7 @@ import (
 	"time"
 
 	"github.com/railiance/forge-exporter/internal/testenv/giteaenv"
+	"github.com/railiance/forge-exporter/internal/testenv/kubeenv"
 	"github.com/railiance/forge-exporter/internal/testenv/proc"
 	"github.com/railiance/forge-exporter/internal/testenv/promenv"
 )
@@ -73,6 +80,8 @@ type Stack struct {
 	Webhook *promenv.Webhook
 	// Gitea is the running Gitea (its admin credentials are the harness's).
 	Gitea *giteaenv.Gitea
+	// Kube is the running kube-apiserver and etcd.
+	Kube *kubeenv.Env
 
 	opts        Options
 	root        string
@@ -130,6 +139,9 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		fn   func(context.Context) error
 	}{
 		{"checking the real binaries", s.checkBinaries},
+		{"starting etcd and kube-apiserver with the upstream CRDs (../shared/fixtures/crds)", s.startKube},
+		{"seeding the contract's forge: CNPG gitea-db, its ScheduledBackup and Backups, PVC gitea-shared-storage", s.seedKube},
+		{"binding the exporter's ServiceAccount to examples/rbac/cluster.yaml", s.writeKubeconfig},
 		{"building forge-exporter (go build ./cmd/forge-exporter)", s.buildExporter},
 		{"starting Gitea 1.26.4 (SQLite, Actions, packages), admin and exporter token", s.startGitea},
 		{"registering runners through the runner protocol and uploading packages", s.seedGitea},
@@ -221,7 +233,7 @@ func (s *Stack) checkBinaries(ctx context.Context) error {
 }
 
 // realBinaries are the servers hack/realbin.sh builds that the stack runs.
-var realBinaries = []string{"gitea"}
+var realBinaries = []string{"etcd", "kube-apiserver", "gitea"}
 
 // RealBinary returns the cached binary hack/realbin.sh built, or an error
 // saying how to build it.

@@ -27,6 +27,16 @@ collectors:
   gitea: true
   runners: true
   registry: true
+  pvc: true
+  cnpg: true
+  volumebackup: true
+kubernetes:
+  kubeconfig: %[7]q
+  discovery_interval: 5s
+  persistentvolumeclaims: [default/gitea-shared-storage]
+  protected_volumes:
+    - namespace: default
+      persistentvolumeclaim: gitea-shared-storage
 storage:
   volumes:
     - name: gitea-data
@@ -49,7 +59,7 @@ gitea:
   requests_per_second: 50
   label_contract:
 `, s.storageDir(), filepath.Join(s.storageDir(), "packages"), filepath.Join(s.storageDir(), "tmp", "package-upload"),
-		s.GiteaURL, filepath.Join(s.Dir, "secrets", "gitea-token"), giteaInterval)
+		s.GiteaURL, filepath.Join(s.Dir, "secrets", "gitea-token"), giteaInterval, s.kubeconfig())
 	for _, l := range labelContract {
 		fmt.Fprintf(&b, "    - label: %s\n      purpose: %s\n      min_online_runners: %d\n", l.label, l.purpose, l.min)
 	}
@@ -73,6 +83,8 @@ const assetsConfig = `assets:
     rollback: point Gitea back at databases/gitea-db and delete the recovery cluster
     storage_growth: kubectl cnpg status gitea-db -n databases
     next_drill_owner: platform-oncall
+    signals:
+      cnpg_clusters: [databases/gitea-db]
   - name: gitea-shared-storage
     description: PVC default/gitea-shared-storage mounted at /data; package blobs under /data/packages
     drills: [source-forge, package-blob]
@@ -82,6 +94,7 @@ const assetsConfig = `assets:
     storage_growth: forge_directory_size_bytes{directory="packages"}
     next_drill_owner: platform-oncall
     signals:
+      persistentvolumeclaims: [default/gitea-shared-storage]
       volumes: [gitea-data]
       directories: [packages]
 `
