@@ -67,6 +67,10 @@ func TestWholeForge(t *testing.T) {
 		}
 	}
 	for _, e := range want {
+		if e.InhibitedBy != "" {
+			// Checked below: it must never be notified while inhibited.
+			continue
+		}
 		n := waitNotification(t, stack.Webhook, e, "firing")
 		if n.Labels["job"] != "forge-exporter" || n.Labels["severity"] == "" {
 			t.Errorf("%s page lacks job or severity: %v", e, n.Labels)
@@ -129,7 +133,14 @@ func TestWholeForge(t *testing.T) {
 			}
 			return true
 		})
-		waitNotification(t, stack.Webhook, e, "resolved")
+		if e.InhibitedBy == "" {
+			waitNotification(t, stack.Webhook, e, "resolved")
+		}
+	}
+	for _, e := range want {
+		if n, ok := stack.Webhook.Match("firing", e.Matches); ok && e.InhibitedBy != "" {
+			t.Errorf("%s was notified (to %s) although %s inhibits it", e, n.Receiver, e.InhibitedBy)
+		}
 	}
 	if errs := stack.Webhook.Errors(); len(errs) > 0 {
 		t.Errorf("the webhook could not decode Alertmanager's payloads: %v", errs)

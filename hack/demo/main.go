@@ -34,7 +34,10 @@ func run(alertFor string, noWait bool) int {
 	say := func(format string, args ...any) {
 		fmt.Printf("[%5.1fs] %s\n", time.Since(start).Seconds(), fmt.Sprintf(format, args...))
 	}
-	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// A closed terminal or pipe must not kill the demo before it has
+	// stopped its servers.
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 	defer cancel()
 
 	say("forge-exporter demo: a whole forge on loopback (Ctrl-C stops it and removes everything)")
@@ -124,6 +127,11 @@ Where to look:
 	for _, r := range receivers {
 		fmt.Printf("  %-15s %s\n", r, strings.Join(byReceiver[r], ", "))
 	}
+	for _, e := range want {
+		if e.InhibitedBy != "" {
+			fmt.Printf("  (%s is inhibited by %s: one notification per problem)\n", e.Alert, e.InhibitedBy)
+		}
+	}
 	fmt.Println()
 	if noWait {
 		return 0
@@ -136,6 +144,9 @@ Where to look:
 
 func allDelivered(stack *forgestack.Stack, want []forgestack.Expectation) bool {
 	for _, e := range want {
+		if e.InhibitedBy != "" {
+			continue
+		}
 		if _, ok := stack.Webhook.Match("firing", e.Matches); !ok {
 			return false
 		}

@@ -17,6 +17,10 @@ type Expectation struct {
 	Labels map[string]string
 	// Fix names the Stack method that resolves it.
 	Fix string
+	// InhibitedBy is the alert whose notification covers this one in
+	// docs/alertmanager.example.yml: Alertmanager notifies neither its
+	// firing nor its resolution.
+	InhibitedBy string
 }
 
 func (e Expectation) String() string {
@@ -51,7 +55,7 @@ func (s *Stack) Expected() []Expectation {
 	db := map[string]string{"namespace": "databases", "cluster": "gitea-db"}
 	return []Expectation{
 		{Alert: "ForgeDatabaseBackupStale", Labels: db, Fix: "CompleteBackup"},
-		{Alert: "ForgeDatabaseBackupFailed", Labels: db, Fix: "CompleteBackup"},
+		{Alert: "ForgeDatabaseBackupFailed", Labels: db, Fix: "CompleteBackup", InhibitedBy: "ForgeDatabaseBackupStale"},
 		{Alert: "ForgeVolumeBackupMissing", Labels: map[string]string{"namespace": "default", "persistentvolumeclaim": "gitea-shared-storage"}, Fix: "AddVolumeBackup"},
 		{Alert: "ForgeRunnerLabelUnserved", Labels: map[string]string{"label": UnservedLabel}, Fix: "ServeLabel"},
 		{Alert: "ForgeRestoreDrillOverdue", Labels: map[string]string{"drill": overdueDrill}, Fix: "AddPassingDrill"},
