@@ -91,7 +91,7 @@ Where to look:
   Prometheus alerts     %[2]s/alerts
   Prometheus targets    %[2]s/targets
   Alertmanager          %[3]s/#/alerts
-  Gitea                 %[4]s  (runners: /-/admin/actions/runners, packages: /railiance/-/packages)
+  Gitea API             %[4]s/api/v1/admin/runners  (the exporter's read-only token: %[5]s/secrets/gitea-token)
   data, configs, logs   %[5]s
   (Prometheus loads the shipped alerts/forge-exporter.rules.yaml with every for: set to %[6]s)
 
