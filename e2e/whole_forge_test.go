@@ -17,12 +17,14 @@ const deadline = 2 * time.Minute
 
 // TestWholeForge starts the whole forge (the stack `make demo` shows),
 // waits for the alerts its seeded faults deserve to fire and reach
-// Alertmanager's webhook, repairs each fault through the real system (a
-// runner carrying the unserved label registers and polls, a passing drill
-// record is written, the planted secret is removed) and waits for each
-// alert to resolve in Prometheus and its resolution to reach the webhook.
+// Alertmanager's webhook through the shipped example routing, repairs each
+// fault through the real system (a completed Backup of gitea-db with its
+// status, a backup CronJob for the PVC, a runner carrying the unserved
+// label registers and polls, a passing drill record is written, the planted
+// secret is removed) and waits for each alert to resolve in Prometheus and
+// its resolution to reach the webhook.
 //
-// Prometheus loads the shipped rule file with every `for:` set to 0s: the
+// Prometheus loads the shipped rule file with every `for:` set to 10s: the
 // production pending periods (10m to 1h) are longer than CI can wait.
 func TestWholeForge(t *testing.T) {
 	if testing.Short() {

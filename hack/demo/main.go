@@ -23,7 +23,7 @@ import (
 )
 
 func main() {
-	alertFor := flag.String("alert-for", "0s", "the `for:` every alert rule gets in the demo's copy of the rules (the shipped rules wait up to 1h)")
+	alertFor := flag.String("alert-for", forgestack.DefaultAlertFor, "the `for:` every alert rule gets in the demo's copy of the rules (the shipped rules wait up to 1h)")
 	keep := flag.Bool("no-wait", false, "stop right after printing the alerts instead of waiting for Ctrl-C (for timing the start-up)")
 	flag.Parse()
 	os.Exit(run(*alertFor, *keep))

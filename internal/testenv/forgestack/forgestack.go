@@ -23,8 +23,11 @@
 //     receiver in this process that records every notification.
 //
 // The production rules wait up to an hour (`for:`) before an alert fires;
-// Prometheus loads a copy with `for:` set to Options.AlertFor (default 0s)
+// Prometheus loads a copy with `for:` set to Options.AlertFor (default 10s)
 // so alerts fire within seconds. Everything else is the shipped rule file.
+// 10s rather than 0s: Prometheus hands its first targets to the scrape
+// loop up to 5s after start, and with 0s ForgeExporterDown (absent up)
+// would fire, and page, for those seconds.
 //
 // Start returns once every server answers; Stop stops them (SIGTERM to each
 // process group, SIGKILL after a grace period) and removes the directory.
@@ -49,6 +52,10 @@ import (
 	"github.com/railiance/forge-exporter/internal/testenv/promenv"
 )
 
+// DefaultAlertFor is the `for:` of every alert in the stack's copy of the
+// rules unless Options.AlertFor says otherwise.
+const DefaultAlertFor = "10s"
+
 // Options tune Start.
 type Options struct {
 	// RepoRoot is the forge-exporter checkout (go.mod, alerts/, hack/);
@@ -60,7 +67,7 @@ type Options struct {
 	// Progress receives one line per start-up step; nil discards them.
 	Progress func(format string, args ...any)
 	// AlertFor replaces every alert's `for:` in Prometheus's copy of the
-	// rules; empty means "0s".
+	// rules; empty means "10s".
 	AlertFor string
 	// Blobs is the number of files in the generated package blob tree;
 	// 0 means 2000.
@@ -104,7 +111,7 @@ type stopper struct {
 // stopped and the directory removed.
 func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 	if opts.AlertFor == "" {
-		opts.AlertFor = "0s"
+		opts.AlertFor = DefaultAlertFor
 	}
 	if opts.Blobs == 0 {
 		opts.Blobs = 2000

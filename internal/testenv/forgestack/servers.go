@@ -1,10 +1,13 @@
 package forgestack
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -117,8 +120,59 @@ func (s *Stack) startExporter(ctx context.Context) error {
 	s.ExporterURL = "http://" + addr
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	return p.WaitReady(ctx, s.ExporterURL+"/-/ready")
+	if err := p.WaitReady(ctx, s.ExporterURL+"/-/ready"); err != nil {
+		return err
+	}
+	// Prometheus starts only when every collector has data: its first
+	// scrapes would otherwise fire alerts about the exporter starting up.
+	var failing []string
+	for {
+		failing = s.failingCollectors(ctx)
+		if len(failing) == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			s.progress("  still failing after a minute (the alerts will say why): %s", strings.Join(failing, ", "))
+			return nil
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
+
+// failingCollectors scrapes the exporter and returns the collectors whose
+// forge_exporter_collector_success is not 1 (or "scrape" when it fails).
+func (s *Stack) failingCollectors(ctx context.Context) []string {
+	req, err := http.NewRequestWithContext(ctx, "GET", s.ExporterURL+"/metrics", nil)
+	if err != nil {
+		return []string{"scrape"}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return []string{"scrape"}
+	}
+	defer resp.Body.Close()
+	var failing []string
+	seen := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		m := successRE.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		seen++
+		if m[2] != "1" {
+			failing = append(failing, m[1])
+		}
+	}
+	if seen == 0 {
+		return []string{"scrape"}
+	}
+	return failing
+}
+
+var successRE = regexp.MustCompile(`^forge_exporter_collector_success\{collector="([^"]+)"\} (\S+)$`)
 
 func (s *Stack) startAlertmanager(ctx context.Context) error {
 	s.Webhook = &promenv.Webhook{}
