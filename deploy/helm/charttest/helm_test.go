@@ -420,30 +420,87 @@ func checkCollectorTable(t *testing.T, src []byte, table string, specs map[strin
 	if err := yaml.Unmarshal(m[1], &chart); err != nil {
 		t.Fatal(err)
 	}
-	var pending []string
+	if len(chart) == 0 {
+		t.Fatalf("%s is empty", table)
+	}
 	for name, def := range chart {
 		s, ok := specs[name]
 		if !ok {
-			pending = append(pending, name)
+			t.Errorf("the chart grants RBAC for collector %q, which the exporter does not have", name)
 			continue
 		}
 		if s.DefaultEnabled != def {
 			t.Errorf("collector %s: chart assumes enabled-by-default=%v, the exporter says %v", name, def, s.DefaultEnabled)
 		}
 	}
-	sort.Strings(pending)
-	if len(pending) == len(chart) {
-		t.Logf("none of the chart's Kubernetes collectors %v is in collectors.Specs() yet: nothing to compare", pending)
-	} else if len(pending) > 0 {
-		t.Errorf("the chart grants RBAC for collectors the exporter does not have: %v", pending)
+}
+
+// The chart's RBAC is the RBAC the Kubernetes collectors document and test
+// with (examples/rbac/, run by collectors/kubeintegration_test.go): same
+// resources, same verbs, in both modes.
+func TestRBACMatchesDocumentedRBAC(t *testing.T) {
+	for _, c := range []struct{ example, values string }{
+		{"examples/rbac/cluster.yaml", "ci/contract-values.yaml"},
+		{"examples/rbac/namespaced.yaml", "ci/namespaced-values.yaml"},
+	} {
+		t.Run(filepath.Base(c.example), func(t *testing.T) {
+			doc, err := os.ReadFile(filepath.Join(repoRoot(t), c.example))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := ruleSet(manifests(t, string(doc)))
+			out, err := render(t, c.values, "--set", "config.evidence.configmap_label_selector=")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ruleSet(manifests(t, out))
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("chart RBAC differs from %s:\nchart:\n  %s\ndocumented:\n  %s", c.example,
+					strings.Join(got, "\n  "), strings.Join(want, "\n  "))
+			}
+		})
 	}
+}
+
+// ruleSet flattens Roles and ClusterRoles to sorted
+// "Kind namespace group/resource verbs" lines.
+func ruleSet(docs []map[string]any) []string {
+	var out []string
+	for _, d := range docs {
+		kind, _ := d["kind"].(string)
+		if kind != "Role" && kind != "ClusterRole" {
+			continue
+		}
+		ns, _ := d["metadata"].(map[string]any)["namespace"].(string)
+		for _, r := range d["rules"].([]any) {
+			rm := r.(map[string]any)
+			var verbs []string
+			for _, v := range rm["verbs"].([]any) {
+				verbs = append(verbs, v.(string))
+			}
+			sort.Strings(verbs)
+			for _, g := range rm["apiGroups"].([]any) {
+				for _, res := range rm["resources"].([]any) {
+					out = append(out, fmt.Sprintf("%s %s %s/%s %s", kind, ns, g, res, strings.Join(verbs, ",")))
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // rbacResources renders values and returns "group/resource" -> kinds that
 // grant it (Role or ClusterRole).
 func rbacResources(t *testing.T, values string) map[string][]string {
 	t.Helper()
-	f := filepath.Join(t.TempDir(), "v.yaml")
+	// Not t.TempDir(): helm splits -f on commas, which subtest names may hold.
+	dir, err := os.MkdirTemp("", "charttest")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	f := filepath.Join(dir, "v.yaml")
 	if err := os.WriteFile(f, []byte(values), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -485,6 +542,11 @@ func TestRBACFollowsCollectors(t *testing.T) {
 		{"defaults", "", all},
 		{"evidence configmaps", "config:\n  evidence:\n    configmap_label_selector: a=b\n", append([]string{"/configmaps"}, all...)},
 		{"evidence collectors off", "config:\n  collectors: {drills: false, trust: false}\n  evidence:\n    configmap_label_selector: a=b\n", all},
+		{"cnpg off", "config:\n  collectors: {cnpg: false}\n", []string{"/persistentvolumeclaims", "/persistentvolumes",
+			"batch/cronjobs", "snapshot.storage.k8s.io/volumesnapshots"}},
+		{"only pvc, no PVs", "config:\n  collectors: {cnpg: false, volumebackup: false}\n  kubernetes:\n    persistentvolumes: false\n",
+			[]string{"/persistentvolumeclaims"}},
+		{"no Kubernetes collector", "config:\n  collectors: {pvc: false, cnpg: false, volumebackup: false}\n", nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
