@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -726,7 +727,7 @@ func (c *cluster) checkRBAC(t *testing.T, cfg *rest.Config, rules []rbacRule, na
 // config are dropped: they need the pod's mounts and a Gitea, not the API
 // server. It returns the exposition once every Kubernetes collector
 // reports success, and the exporter's log.
-func runExporter(t *testing.T, c *cluster, bin string, sa *rest.Config, rendered string, kubeCollectors []string, wantSuccess bool, waitFor ...string) (metrics string, log *bytes.Buffer) {
+func runExporter(t *testing.T, c *cluster, bin string, sa *rest.Config, rendered string, kubeCollectors []string, wantSuccess bool, waitFor ...string) (metrics string, log *syncBuffer) {
 	t.Helper()
 	dir := t.TempDir()
 	kc := filepath.Join(dir, "sa.kubeconfig")
@@ -764,7 +765,7 @@ func runExporter(t *testing.T, c *cluster, bin string, sa *rest.Config, rendered
 	}
 	addr := l.Addr().String()
 	l.Close()
-	log = &bytes.Buffer{}
+	log = &syncBuffer{}
 	cmd := exec.Command(bin, "--config.file="+cfgFile, "--web.listen-address="+addr)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -837,4 +838,23 @@ func buildExporter(t *testing.T) string {
 		t.Fatalf("building the exporter: %v\n%s", err, out)
 	}
 	return bin
+}
+
+// syncBuffer is the exporter's log: written by the process's output copier,
+// read by the test while the process runs.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
