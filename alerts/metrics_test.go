@@ -60,11 +60,11 @@ func ownerOf(metric string) string {
 	return owner
 }
 
-// readmeMetrics returns the metric names in README.md's metric reference
+// docMetrics returns the metric names in docs/metrics.md's
 // table (the same rows cmd/forge-exporter's test ties to the code).
-func readmeMetrics(t *testing.T) map[string]bool {
+func docMetrics(t *testing.T) map[string]bool {
 	t.Helper()
-	b, err := os.ReadFile("../README.md")
+	b, err := os.ReadFile("../docs/metrics.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,17 +164,17 @@ func walkQueries(v any, where string, fn func(where, expr string)) {
 }
 
 // TestUsedMetricsAreDocumented checks that every forge_* metric a rule or a
-// dashboard uses is in README.md's metric reference (which
+// dashboard uses is in docs/metrics.md (which
 // cmd/forge-exporter's TestMetricReferenceMatchesCode ties to the code), and
 // that every recording rule used is defined.
 //
 // The collectors are built in parallel with the rules. A metric of an area
-// whose issue has not landed yet (no README row of that area at all) is
+// whose issue has not landed yet (no docs/metrics.md row of that area at all) is
 // reported but tolerated; as soon as the area has any documented metric, every
 // name of it that the rules or dashboards use must be documented too. So this
 // test can only pass on main with names that the landed collectors export.
 func TestUsedMetricsAreDocumented(t *testing.T) {
-	documented := readmeMetrics(t)
+	documented := docMetrics(t)
 	landed := map[string]bool{}
 	for m := range documented {
 		landed[ownerOf(m)] = true
@@ -197,9 +197,9 @@ func TestUsedMetricsAreDocumented(t *testing.T) {
 			owner := ownerOf(m)
 			switch {
 			case owner == "":
-				t.Errorf("%s uses %s, which belongs to no known collector area and is not in README.md's metric reference", where, m)
+				t.Errorf("%s uses %s, which belongs to no known collector area and is not in docs/metrics.md", where, m)
 			case landed[owner]:
-				t.Errorf("%s uses %s, which is not in README.md's metric reference although %s has landed: rename it to what the collector exports", where, m, owner)
+				t.Errorf("%s uses %s, which is not in docs/metrics.md although %s has landed: rename it to what the collector exports", where, m, owner)
 			default:
 				pending[owner] = append(pending[owner], m)
 			}

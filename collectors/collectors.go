@@ -21,7 +21,7 @@ import (
 // Spec describes one collector.
 type Spec struct {
 	Name string
-	// Description is shown on the landing page and in the README.
+	// Description is shown on the landing page and in docs/.
 	Description string
 	// DefaultEnabled is used when the config's collectors map does not name it.
 	DefaultEnabled bool

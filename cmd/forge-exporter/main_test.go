@@ -349,16 +349,16 @@ func TestReloadDisabledByDefault(t *testing.T) {
 	}
 }
 
-// metricRefRE matches a metric name in the README's metric reference table.
+// metricRefRE matches a metric name in docs/metrics.md.
 var metricRefRE = regexp.MustCompile("^\\| `(forge_[a-z0-9_]+)`")
 
 // codeMetricRE matches metric names written as string literals in Go code.
 var codeMetricRE = regexp.MustCompile(`"(forge_[a-z0-9_]+)"`)
 
 // TestMetricReferenceMatchesCode checks that every metric name the code can
-// emit is in README.md's metric reference, and every documented one exists.
+// emit is in docs/metrics.md, and every documented one exists.
 func TestMetricReferenceMatchesCode(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
+	readme, err := os.ReadFile("../../docs/metrics.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -407,9 +407,9 @@ func TestMetricReferenceMatchesCode(t *testing.T) {
 	sort.Strings(missing)
 	sort.Strings(stale)
 	if len(missing) > 0 {
-		t.Errorf("metrics in the code but not in README.md's metric reference: %v", missing)
+		t.Errorf("metrics in the code but not in docs/metrics.md: %v", missing)
 	}
 	if len(stale) > 0 {
-		t.Errorf("metrics in README.md's metric reference that the code does not emit: %v", stale)
+		t.Errorf("metrics in docs/metrics.md that the code does not emit: %v", stale)
 	}
 }

@@ -20,7 +20,7 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files and the generated part of values.schema.json")
 
-// releaseName makes the fullname "forge-exporter", as in the README.
+// releaseName makes the fullname "forge-exporter", as in docs/helm.md.
 const releaseName = "forge-exporter"
 
 // valueSets are the rendered configurations checked against golden files
@@ -380,9 +380,9 @@ func podOf(t testing.TB, docs []map[string]any) (pod, container map[string]any) 
 	return map[string]any{"volumes": snippet.ExtraVolumes, "containers": []any{snippet.ExtraContainers[0]}}, snippet.ExtraContainers[0]
 }
 
-// The README's install section shows the contract's values file verbatim.
+// docs/helm.md shows the contract's values file verbatim.
 func TestReadmeShowsContractValues(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "README.md"))
+	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "helm.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,7 +391,7 @@ func TestReadmeShowsContractValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Contains(readme, vals) {
-		t.Error("README.md does not contain deploy/helm/forge-exporter/ci/contract-values.yaml verbatim (copy it into the Helm install section)")
+		t.Error("docs/helm.md does not contain deploy/helm/forge-exporter/ci/contract-values.yaml verbatim (copy it into the Helm install section)")
 	}
 }
 
