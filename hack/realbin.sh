@@ -6,7 +6,7 @@
 #   hack/realbin.sh ensure NAME build NAME unless cached, then print its path
 #   hack/realbin.sh all         ensure every binary (used by .ci/run and `make tools`)
 #
-# NAME: etcd | kube-apiserver | kubectl | gitea | helm
+# NAME: etcd | kube-apiserver | kubectl | gitea | helm | gitleaks
 # Cold builds are slow on a 2-core machine (kube-apiserver ~15 min, gitea ~14 min,
 # helm ~4 min, etcd ~3 min); a warm cache costs nothing. Builds run under `nice`
 # so they can go on in the background while other work continues.
@@ -22,6 +22,7 @@ KUBE_VERSION=v1.37.2
 KUBE_STAGING_VERSION=v0.37.2
 GITEA_VERSION=v1.26.4
 HELM_VERSION=v3.22.0
+GITLEAKS_VERSION=v8.30.1
 
 say() { echo "realbin: $*" >&2; }
 
@@ -32,6 +33,7 @@ binpath() {
     kubectl) echo "$BIN/kubectl-$KUBE_VERSION" ;;
     gitea) echo "$BIN/gitea-$GITEA_VERSION" ;;
     helm) echo "$BIN/helm-$HELM_VERSION" ;;
+    gitleaks) echo "$BIN/gitleaks-$GITLEAKS_VERSION" ;;
     *) say "unknown binary $1"; exit 2 ;;
   esac
 }
@@ -135,6 +137,19 @@ build_helm() {
   mv "$d/helm" "$out"
 }
 
+# gitleaks is not a server but the secret scanner a fork's CI would run; the
+# repository's .gitleaks.toml is tested against it (internal/treecheck).
+build_gitleaks() {
+  local out; out=$(binpath gitleaks)
+  [ -x "$out" ] && return 0
+  say "building gitleaks $GITLEAKS_VERSION (first run on this machine only, ~1 min)"
+  local d=$SRC/gitleaks-$GITLEAKS_VERSION
+  mkdir -p "$d"
+  GOBIN=$d nice -n 19 go install -ldflags "-s -w -X github.com/zricethezav/gitleaks/v8/version.Version=$GITLEAKS_VERSION" \
+    "github.com/zricethezav/gitleaks/v8@$GITLEAKS_VERSION"
+  mv "$d/gitleaks" "$out"
+}
+
 ensure() {
   local name=$1
   case "$name" in
@@ -143,6 +158,7 @@ ensure() {
     kubectl) with_lock kube build_kubectl ;;
     gitea) with_lock "$name" build_gitea ;;
     helm) with_lock "$name" build_helm ;;
+    gitleaks) with_lock "$name" build_gitleaks ;;
     *) say "unknown binary $name"; exit 2 ;;
   esac
   binpath "$name"
@@ -155,7 +171,7 @@ case "${1:-}" in
   ensure) ensure "$2" ;;
   gitea-src) echo "$SRC/gitea-$GITEA_VERSION" ;;
   all)
-    for n in etcd helm kube-apiserver kubectl gitea; do (ensure "$n" >/dev/null); done
-    for n in etcd helm kube-apiserver kubectl gitea; do binpath "$n"; done ;;
+    for n in etcd helm gitleaks kube-apiserver kubectl gitea; do (ensure "$n" >/dev/null); done
+    for n in etcd helm gitleaks kube-apiserver kubectl gitea; do binpath "$n"; done ;;
   *) sed -n '2,12p' "$0"; exit 2 ;;
 esac
