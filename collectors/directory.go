@@ -9,7 +9,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/railiance/forge-exporter/internal/config"
 	"github.com/railiance/forge-exporter/internal/exporter"
 	"github.com/railiance/forge-exporter/internal/sampler"
 	"github.com/railiance/forge-exporter/internal/walk"
@@ -38,15 +37,16 @@ type DirectoryCollector struct {
 
 var _ exporter.Collector = (*DirectoryCollector)(nil)
 
-// NewDirectoryCollector returns a collector for dirs; interval is the scan
-// interval, quoted in the HELP texts.
-func NewDirectoryCollector(dirs []Directory, interval time.Duration) *DirectoryCollector {
+// NewDirectoryCollector returns a collector for dirs. HELP texts name the
+// configuration fields, never their values: a value changes on reload, and
+// HELP that changes breaks the series' metadata in Prometheus.
+func NewDirectoryCollector(dirs []Directory) *DirectoryCollector {
 	labels := []string{"directory"}
-	when := fmt.Sprintf(" Sampled by a tree walk every %s (storage.scan_interval); forge_directory_last_scan_timestamp_seconds says when.", config.Duration(interval))
+	const when = " Sampled by a tree walk every storage.scan_interval; forge_directory_last_scan_timestamp_seconds says when."
 	d := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help+when, labels, nil)
 	}
-	upd := fmt.Sprintf(" Updated by each tree walk (every %s, storage.scan_interval).", config.Duration(interval))
+	const upd = " Updated by each tree walk (every storage.scan_interval)."
 	u := func(name, help string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help+upd, labels, nil)
 	}
@@ -89,7 +89,7 @@ func newDirectoryFromDeps(d *Deps) (exporter.Collector, error) {
 		d.Go(s.Name(), s.Run)
 		dirs = append(dirs, Directory{Name: dc.Name, Source: s})
 	}
-	return NewDirectoryCollector(dirs, st.ScanInterval.Std()), nil
+	return NewDirectoryCollector(dirs), nil
 }
 
 // scanFunc adapts a scanner to a sampler. Errors inside the tree do not fail

@@ -149,7 +149,7 @@ func TestDirectoryCollectorGolden(t *testing.T) {
 	c := NewDirectoryCollector([]Directory{
 		{Name: "packages", Source: startSampler(t, "packages", base+"/packages")},
 		{Name: "package-upload", Source: startSampler(t, "package-upload", base+"/tmp/package-upload")},
-	}, 5*time.Minute)
+	})
 	after := time.Now()
 	golden(t, asCollector{c: c, t: t}, "testdata/directory/want.prom", stableDirectoryMetrics...)
 	// The golden values are du's on this tree, not just what the walker said once.
@@ -194,9 +194,9 @@ func TestDirectoryCollectorKeepsLastResult(t *testing.T) {
 	root := t.TempDir() + "/packages"
 	writeFile(t, root+"/ab/cd/abcd", 1000)
 	s := startSampler(t, "packages", root)
-	c := NewDirectoryCollector([]Directory{{Name: "packages", Source: s}}, time.Hour)
+	c := NewDirectoryCollector([]Directory{{Name: "packages", Source: s}})
 	want := "forge_directory_files{directory=\"packages\"} 1\n"
-	head := "# HELP forge_directory_files Regular files in the directory tree (as find -type f). Sampled by a tree walk every 1h (storage.scan_interval); forge_directory_last_scan_timestamp_seconds says when.\n# TYPE forge_directory_files gauge\n"
+	head := "# HELP forge_directory_files Regular files in the directory tree (as find -type f). Sampled by a tree walk every storage.scan_interval; forge_directory_last_scan_timestamp_seconds says when.\n# TYPE forge_directory_files gauge\n"
 	must(t, testutil.CollectAndCompare(asCollector{c: c, t: t}, strings.NewReader(head+want), "forge_directory_files"))
 
 	must(t, os.RemoveAll(root))
@@ -213,7 +213,7 @@ func TestDirectoryCollectorKeepsLastResult(t *testing.T) {
 func TestDirectoryCollectorNoDataYet(t *testing.T) {
 	s := sampler.New("directory:x", func(context.Context) (walk.Result, error) { return walk.Result{}, nil },
 		sampler.Options{Interval: time.Hour}, sampler.NewMetrics(prometheus.NewRegistry()), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	c := NewDirectoryCollector([]Directory{{Name: "x", Source: s}}, time.Hour)
+	c := NewDirectoryCollector([]Directory{{Name: "x", Source: s}})
 	ch := make(chan prometheus.Metric, 10)
 	if err := c.Update(context.Background(), ch); err != exporter.ErrNoData {
 		t.Errorf("Update before the first scan = %v, want ErrNoData", err)
