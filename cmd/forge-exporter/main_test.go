@@ -3,6 +3,8 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"k8s.io/klog/v2"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -227,6 +231,19 @@ func TestBinaryEndToEnd(t *testing.T) {
 	if code != 200 || !strings.Contains(body, "Collectors") {
 		t.Errorf("landing page: %d %q", code, body)
 	}
+	// Every link on the landing page answers (no links to pprof that 404).
+	links := regexp.MustCompile(`href="([^"#]*)"`).FindAllStringSubmatch(body, -1)
+	if len(links) < 3 {
+		t.Errorf("landing page has %d links, want metrics, health, readiness", len(links))
+	}
+	for _, l := range links {
+		if strings.Contains(l[1], "://") {
+			continue // external (project home)
+		}
+		if code, _ := get(t, "http://"+p.addr+"/"+strings.TrimPrefix(l[1], "/")); code != 200 {
+			t.Errorf("landing page links %q, which answers %d", l[1], code)
+		}
+	}
 	if code, _ := get(t, "http://"+p.addr+"/-/healthy"); code != 200 {
 		t.Errorf("/-/healthy = %d", code)
 	}
@@ -273,9 +290,52 @@ func TestServeRefusesBrokenConfig(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	// The command and the flag every Prometheus exporter has print the same.
+	for _, args := range [][]string{{"version"}, {"--version"}} {
+		var out bytes.Buffer
+		if code := run(args, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "forge_exporter, version") {
+			t.Fatalf("%v: %d %q", args, code, out.String())
+		}
+	}
+}
+
+// TestClientGoLogsFollowLogFormat: what client-go logs through klog comes
+// out as the exporter's own JSON lines, with the level mapped.
+func TestClientGoLogsFollowLogFormat(t *testing.T) {
+	buf := newSyncBuffer()
+	if _, err := newLogger("info", "json", buf); err != nil {
+		t.Fatal(err)
+	}
+	klog.ErrorS(errors.New("connection refused"), "Failed to watch", "reflector", "pvc")
+	klog.Info("plain klog line")
+	klog.Flush()
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want 2 log lines, got %d: %q", len(lines), buf.String())
+	}
+	for i, want := range []struct{ level, msg string }{{"ERROR", "Failed to watch"}, {"INFO", "plain klog line"}} {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(lines[i]), &rec); err != nil {
+			t.Fatalf("line %d is not JSON (klog bypassed the exporter's logger): %q", i, lines[i])
+		}
+		if rec["level"] != want.level || rec["msg"] != want.msg || rec["component"] != "client-go" {
+			t.Errorf("line %d = %v, want level %s msg %q component client-go", i, rec, want.level, want.msg)
+		}
+	}
+}
+
+// TestTopLevelHelpShowsServeFlags: `forge-exporter` alone serves, so its
+// --help must show serve's flags, and the commands, each once.
+func TestTopLevelHelpShowsServeFlags(t *testing.T) {
 	var out bytes.Buffer
-	if code := run([]string{"version"}, &out, io.Discard); code != 0 || !strings.Contains(out.String(), "forge_exporter, version") {
-		t.Fatalf("version: %d %q", code, out.String())
+	if code := run([]string{"--help"}, &out, io.Discard); code != 0 {
+		t.Fatalf("--help: exit %d", code)
+	}
+	help := out.String()
+	for _, want := range []string{"--config.file=", "--web.listen-address=", "--web.enable-lifecycle", "--log.level=", "--version", "check-config", "evidence validate"} {
+		if n := strings.Count(help, want); n != 1 {
+			t.Errorf("top-level help shows %q %d times, want once:\n%s", want, n, help)
+		}
 	}
 }
 
@@ -411,5 +471,56 @@ func TestMetricReferenceMatchesCode(t *testing.T) {
 	}
 	if len(stale) > 0 {
 		t.Errorf("metrics in docs/metrics.md that the code does not emit: %v", stale)
+	}
+}
+
+// TestHelpDoesNotDependOnConfig: the same metrics have the same HELP text
+// whatever the configured values (intervals, ages), since HELP that changes
+// on reload breaks the series' metadata in Prometheus.
+func TestHelpDoesNotDependOnConfig(t *testing.T) {
+	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := os.ReadFile(filepath.Join(examples, "forge-exporter.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Relative paths resolve against the config file's directory: make them
+	// absolute so the copy in a temporary directory reads the same data.
+	cfg := regexp.MustCompile(`(?m)^(\s+path: )(data|evidence)`).ReplaceAllString(string(base), "${1}"+examples+"/$2")
+	changed := strings.NewReplacer("scan_interval: 1m", "scan_interval: 7m", "full_scan_interval: 1h", "full_scan_interval: 3h",
+		"interval: 1m", "interval: 2m", "max_age: 90d", "max_age: 45d").Replace(cfg)
+	if changed == cfg {
+		t.Fatal("the example configuration has none of the values this test changes")
+	}
+	helps := func(config string) map[string]string {
+		file := filepath.Join(t.TempDir(), "forge-exporter.yaml")
+		if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		p := startBinary(t, "--config.file="+file)
+		var body string
+		waitFor(t, "first directory scans", func() bool {
+			_, body = get(t, "http://"+p.addr+"/metrics")
+			return strings.Contains(body, "forge_directory_files{")
+		}, p.logs)
+		out := map[string]string{}
+		for _, l := range strings.Split(body, "\n") {
+			if rest, ok := strings.CutPrefix(l, "# HELP "); ok {
+				name, help, _ := strings.Cut(rest, " ")
+				out[name] = help
+			}
+		}
+		return out
+	}
+	a, b := helps(cfg), helps(changed)
+	if len(a) < 20 {
+		t.Fatalf("only %d HELP lines: the exporter did not start as expected", len(a))
+	}
+	for name, help := range a {
+		if other, ok := b[name]; ok && other != help {
+			t.Errorf("HELP of %s depends on the configuration:\n  %s\n  %s", name, help, other)
+		}
 	}
 }

@@ -235,6 +235,9 @@ func (s *server) landing(inst *collectors.Instance) http.Handler {
 		Description: "Backup, restore, storage and runner signals of a Gitea forge",
 		Version:     version.Info(),
 		ExtraHTML:   b.String(),
+		// No pprof is served: the toolkit's default profiling links would
+		// answer 404.
+		Profiling: "false",
 		Links: []web.LandingLinks{
 			{Address: s.cmd.TelemetryPath, Text: "Metrics"},
 			{Address: "/-/healthy", Text: "Health"},
