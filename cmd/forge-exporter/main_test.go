@@ -226,6 +226,10 @@ func TestBinaryEndToEnd(t *testing.T) {
 	}
 	compareGolden(t, "testdata/example.golden.prom", normalize(body))
 	promtoolCheckMetrics(t, body)
+	// `make run` on the examples is quiet: nothing to warn a newcomer about.
+	if logs := p.logs.String(); strings.Contains(logs, "level=WARN") || strings.Contains(logs, "level=ERROR") {
+		t.Errorf("the example configuration logs warnings or errors:\n%s", logs)
+	}
 
 	code, body = get(t, "http://"+p.addr+"/")
 	if code != 200 || !strings.Contains(body, "Collectors") {
