@@ -3,6 +3,7 @@ package collectors
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"regexp"
 	"slices"
 	"sort"
@@ -10,10 +11,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/robfig/cron/v3"
 
 	"github.com/railiance/forge-exporter/internal/exporter"
 	"github.com/railiance/forge-exporter/internal/kube"
+	"github.com/railiance/forge-exporter/internal/schedule"
 )
 
 // CNPGCollector reports CloudNativePG backup health from Backup,
@@ -22,16 +23,19 @@ import (
 // completed Backup, whatever its method), never from the deprecated
 // Cluster.status.lastSuccessfulBackup, which backup plugins leave unset.
 type CNPGCollector struct {
+	logger *slog.Logger
 	src    *kube.Source
 	health bool
-	// now is the clock used for the cron interval computation's start.
-	now func() time.Time
+	// gaps memoises the longest gap of each schedule text.
+	gaps *schedule.Cache
 
-	mu        sync.Mutex
-	intervals map[string]float64 // schedule -> seconds; -1 when unparsable
+	mu sync.Mutex
+	// warned holds the ScheduledBackups whose unusable schedule was logged
+	// ("namespace/name" -> schedule), so each is logged once.
+	warned map[string]string
 
 	lastSuccess, lastFailure, backups, lastDuration, recoverability, scheduled,
-	sbLast, sbNext, sbInterval, sbSuspended, archiving, lastSucceeded *prometheus.Desc
+	sbLast, sbNext, sbInterval, sbValid, sbSuspended, archiving, lastSucceeded *prometheus.Desc
 }
 
 var _ exporter.Collector = (*CNPGCollector)(nil)
@@ -43,18 +47,14 @@ var cnpgPhases = []string{kube.PhasePending, kube.PhaseStarted, kube.PhaseRunnin
 // phaseRE bounds what an unexpected phase from the API may put in a label.
 var phaseRE = regexp.MustCompile(`^[A-Za-z]{1,40}$`)
 
-// cronParser reads CNPG's schedule: six fields (seconds first), or a
-// descriptor such as @daily.
-var cronParser = cron.NewParser(cron.Second | cron.Minute | cron.Hour | cron.Dom | cron.Month | cron.Dow | cron.Descriptor)
-
-// NewCNPGCollector returns a cnpg collector reading src; now is the clock.
-func NewCNPGCollector(src *kube.Source, now func() time.Time) *CNPGCollector {
+// NewCNPGCollector returns a cnpg collector reading src.
+func NewCNPGCollector(logger *slog.Logger, src *kube.Source) *CNPGCollector {
 	src.Need(kube.Backups, kube.ScheduledBackups, kube.Clusters, kube.ObjectStores)
 	const when = " From the informer cache (kept current by a watch), read at scrape time."
 	cl := []string{"namespace", "cluster"}
 	sb := []string{"namespace", "cluster", "scheduledbackup"}
 	return &CNPGCollector{
-		src: src, health: src.ClaimHealth(), now: now, intervals: map[string]float64{},
+		logger: logger, src: src, health: src.ClaimHealth(), gaps: schedule.NewCache(), warned: map[string]string{},
 		lastSuccess: prometheus.NewDesc("forge_cnpg_backup_last_success_timestamp_seconds",
 			"Newest status.stoppedAt of the cluster's Backups in phase completed, any method (barmanObjectStore, volumeSnapshot, plugin)."+when, cl, nil),
 		lastFailure: prometheus.NewDesc("forge_cnpg_backup_last_failure_timestamp_seconds",
@@ -73,7 +73,9 @@ func NewCNPGCollector(src *kube.Source, now func() time.Time) *CNPGCollector {
 		sbNext: prometheus.NewDesc("forge_cnpg_scheduled_backup_next_timestamp_seconds",
 			"status.nextScheduleTime of the ScheduledBackup."+when, sb, nil),
 		sbInterval: prometheus.NewDesc("forge_cnpg_scheduled_backup_interval_seconds",
-			"Longest gap between two runs of the ScheduledBackup's spec.schedule (six-field cron, UTC); absent when the schedule does not parse."+when, sb, nil),
+			"Longest gap between two runs of the ScheduledBackup's spec.schedule, read as CNPG reads it (robfig/cron v1: six fields seconds first, five without the day of week, or a descriptor; UTC), over the whole 400-year calendar cycle; absent when the schedule cannot run."+when, sb, nil),
+		sbValid: prometheus.NewDesc("forge_cnpg_scheduled_backup_schedule_valid",
+			"1 if CNPG can run the ScheduledBackup's spec.schedule, 0 if it cannot (CNPG's parser rejects it, or no time ever matches it): CNPG then creates no Backups from it."+when, sb, nil),
 		sbSuspended: prometheus.NewDesc("forge_cnpg_scheduled_backup_suspended",
 			"1 if the ScheduledBackup is suspended (spec.suspend)."+when, sb, nil),
 		archiving: prometheus.NewDesc("forge_cnpg_continuous_archiving",
@@ -92,7 +94,7 @@ func newCNPGSpec() Spec {
 			if err != nil {
 				return nil, err
 			}
-			return NewCNPGCollector(src, d.Now), nil
+			return NewCNPGCollector(d.Logger, src), nil
 		},
 	}
 }
@@ -227,11 +229,32 @@ func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 			ch <- prometheus.MustNewConstMetric(c.sbNext, prometheus.GaugeValue, unixSeconds(sb.NextSchedule), l...)
 		}
 		ch <- prometheus.MustNewConstMetric(c.sbSuspended, prometheus.GaugeValue, kubeBool(sb.Suspended), l...)
-		if iv := c.interval(sb.Schedule); iv > 0 {
-			ch <- prometheus.MustNewConstMetric(c.sbInterval, prometheus.GaugeValue, iv, l...)
+		gap, gapErr := c.gaps.CNPG(sb.Schedule)
+		ch <- prometheus.MustNewConstMetric(c.sbValid, prometheus.GaugeValue, kubeBool(gapErr == nil), l...)
+		if gapErr != nil {
+			c.warnOnce(sb, gapErr)
+			continue
 		}
+		ch <- prometheus.MustNewConstMetric(c.sbInterval, prometheus.GaugeValue, gap.Seconds(), l...)
 	}
 	return err
+}
+
+// warnOnce logs a ScheduledBackup whose schedule CNPG cannot run, once per
+// object and schedule text.
+func (c *CNPGCollector) warnOnce(sb *kube.ScheduledBackup, err error) {
+	key := sb.Namespace + "/" + sb.Name
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if s, ok := c.warned[key]; ok && s == sb.Schedule {
+		return
+	}
+	if len(c.warned) >= 10000 {
+		clear(c.warned) // bound the memory against churn
+	}
+	c.warned[key] = sb.Schedule
+	c.logger.Warn("ScheduledBackup schedule cannot run; its backups are not scheduled and ForgeDatabaseBackupStale falls back to the other schedules or 26h",
+		"namespace", sb.Namespace, "scheduledbackup", sb.Name, "schedule", sb.Schedule, "err", err)
 }
 
 func (c *CNPGCollector) conditionMetric(ch chan<- prometheus.Metric, d *prometheus.Desc, status, ns, name string) {
@@ -241,53 +264,4 @@ func (c *CNPGCollector) conditionMetric(ch chan<- prometheus.Metric, d *promethe
 	case "False":
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, 0, ns, name)
 	}
-}
-
-// interval returns the longest gap between consecutive runs of a cron
-// schedule (seconds), or -1 when it does not parse. Irregular schedules
-// (weekdays only, the 1st of the month) have uneven gaps; the longest one is
-// what "overdue" must be measured against. Results are cached per schedule
-// text.
-func (c *CNPGCollector) interval(schedule string) float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if v, ok := c.intervals[schedule]; ok {
-		return v
-	}
-	v := cronInterval(schedule, c.now())
-	if len(c.intervals) > 10000 {
-		c.intervals = map[string]float64{} // bound the cache against churn
-	}
-	c.intervals[schedule] = v
-	return v
-}
-
-// cronInterval is the longest gap among the first 64 runs after from (and
-// within about 400 days), -1 when the schedule does not parse or never runs.
-func cronInterval(schedule string, from time.Time) float64 {
-	sched, err := cronParser.Parse(schedule)
-	if err != nil {
-		return -1
-	}
-	from = from.UTC()
-	horizon := from.AddDate(0, 0, 400)
-	prev := sched.Next(from)
-	if prev.IsZero() {
-		return -1
-	}
-	longest := time.Duration(0)
-	for range 64 {
-		next := sched.Next(prev)
-		if next.IsZero() || next.After(horizon) {
-			break
-		}
-		if d := next.Sub(prev); d > longest {
-			longest = d
-		}
-		prev = next
-	}
-	if longest == 0 {
-		return -1
-	}
-	return longest.Seconds()
 }

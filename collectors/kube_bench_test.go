@@ -61,7 +61,7 @@ func BenchmarkKubeScrape(b *testing.B) {
 	f.Discovery.Serve(kube.Backups, kube.ScheduledBackups, kube.Clusters, kube.ObjectStores, kube.VolumeSnapshots)
 	src := kube.NewSource(quietLogger(), f.Clients(), kube.Options{DiscoveryInterval: time.Hour})
 	pvc := NewPVCCollector(src, config.Kubernetes{})
-	cnpg := NewCNPGCollector(src, time.Now)
+	cnpg := NewCNPGCollector(quietLogger(), src)
 	vb := NewVolumeBackupCollector(src)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -11,6 +11,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/railiance/forge-exporter/internal/schedule"
 )
 
 // The informer caches hold these slim views instead of whole API objects: a
@@ -372,6 +374,10 @@ func convertScheduledBackup(obj any) (any, error) {
 		Suspended:    f.boolean("spec", "suspend"),
 		LastSchedule: f.time("status", "lastScheduleTime"),
 		NextSchedule: f.time("status", "nextScheduleTime"),
+	}
+	// CNPG's own parser rejects it: the operator creates no Backups.
+	if _, err := schedule.ParseCNPG(out.Schedule); err != nil {
+		f.invalid = append(f.invalid, "spec.schedule")
 	}
 	out.Invalid = f.invalid
 	return out, nil

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -77,6 +78,14 @@ func TestConvertScheduledBackupClusterObjectStoreSnapshot(t *testing.T) {
 	if want := (ScheduledBackup{Namespace: "ns", Name: "n", Cluster: "pg", Schedule: "0 0 2 * * *", Suspended: true,
 		LastSchedule: ts("2026-11-30T02:00:00Z"), Invalid: []string{"status.nextScheduleTime"}}); !reflect.DeepEqual(*sb.(*ScheduledBackup), want) {
 		t.Errorf("scheduled backup = %+v", sb)
+	}
+	// A schedule CNPG's parser rejects (a crontab with a day of week 7) is
+	// an invalid field; five fields are valid in CNPG (seconds first).
+	for spec, invalid := range map[string]bool{"0 0 2 * * 7": true, "TZ=UTC 0 0 2 * * *": true, "0 2 * * *": false, "@every 6h": false} {
+		sb, _ := convertScheduledBackup(obj(map[string]any{"spec": map[string]any{"schedule": spec}}))
+		if got := slices.Contains(sb.(*ScheduledBackup).Invalid, "spec.schedule"); got != invalid {
+			t.Errorf("schedule %q: invalid %v, want %v", spec, got, invalid)
+		}
 	}
 
 	cl, _ := convertCluster(obj(map[string]any{
