@@ -48,6 +48,7 @@ var areas = []struct{ prefix, owner string }{
 	{"forge_restore_drill_", "evidence (issue 6)"},
 	{"forge_evidence_", "evidence (issue 6)"},
 	{"forge_asset_", "evidence (issue 6)"},
+	{"forge_sops_", "sops (issue 15)"},
 }
 
 func ownerOf(metric string) string {

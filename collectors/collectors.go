@@ -41,6 +41,7 @@ func Specs() []Spec {
 		runnersSpec(),
 		registrySpec(),
 		newDrillsSpec(),
+		newSOPSSpec(),
 		newTrustSpec(),
 	}
 }

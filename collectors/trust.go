@@ -29,7 +29,10 @@ type TrustCollector struct {
 	// measured reports whether the storage collectors measure the named
 	// directory ("directory") or volume ("volume").
 	measured func(kind, name string) bool
-	now      func() time.Time
+	// sops reports whether the named SOPS files pass the sentinel; nil
+	// when the sops collector does not run.
+	sops func(ctx context.Context, names []string) (ok, known bool)
+	now  func() time.Time
 
 	gate, trusted *prometheus.Desc
 }
@@ -51,7 +54,15 @@ func newTrustSpec() Spec {
 				// measured when its collector runs.
 				return d.Enabled(kind)
 			}
-			return NewTrustCollector(d.Config.Assets, src, backupCoverage(d), measured, d.Now), nil
+			c := NewTrustCollector(d.Config.Assets, src, backupCoverage(d), measured, d.Now)
+			if d.Enabled("sops") {
+				s, err := sharedSOPS(d)
+				if err != nil {
+					return nil, err
+				}
+				c.WithSOPS(s)
+			}
+			return c, nil
 		},
 	}
 }
@@ -66,12 +77,21 @@ func NewTrustCollector(assets []config.Asset, src EvidenceSource, coverage Backu
 	return &TrustCollector{
 		assets: assets, src: src, coverage: coverage, measured: measured, now: now,
 		gate: prometheus.NewDesc("forge_asset_trust_gate",
-			"1 if the production-trust gate holds for the asset, 0 if it is missing. Gates: backup_mechanism, restore_drill, consumer_verification, secret_custody, rollback_path, storage_growth, next_drill_owner; a live signal (backup seen, drill evidence, storage measured) beats the documented config field.",
+			"1 if the production-trust gate holds for the asset, 0 if it is missing. Gates: backup_mechanism, restore_drill, consumer_verification, secret_custody, rollback_path, storage_growth, next_drill_owner; a live signal (backup seen, drill evidence, storage measured, SOPS files pass the sentinel) beats the documented config field.",
 			[]string{"asset", "gate"}, nil),
 		trusted: prometheus.NewDesc("forge_asset_production_trusted",
 			"1 if every production-trust gate holds for the asset, 0 if any is missing (use it for smoke, development and migration only).",
 			[]string{"asset"}, nil),
 	}
+}
+
+// WithSOPS makes the SOPS sentinel the live signal of the secret custody
+// gate for assets that link sops files (signals.sops_files).
+func (c *TrustCollector) WithSOPS(src SOPSSource) *TrustCollector {
+	if src != nil {
+		c.sops = sopsVerdicts{src: src}.Passed
+	}
+	return c
 }
 
 // Update implements exporter.Collector.
@@ -85,7 +105,7 @@ func (c *TrustCollector) Update(ctx context.Context, ch chan<- prometheus.Metric
 	}
 	now := c.now()
 	for _, a := range c.assets {
-		gates := evidence.Trust(c.input(a), snap.Results, c.src.Policies(), now)
+		gates := evidence.Trust(c.input(ctx, a), snap.Results, c.src.Policies(), now)
 		for _, g := range gates {
 			ch <- prometheus.MustNewConstMetric(c.gate, prometheus.GaugeValue, oneIf(g.OK), a.Name, g.Gate)
 		}
@@ -100,7 +120,7 @@ func documented(s string) bool { return strings.TrimSpace(s) != "" }
 
 // input gathers one asset's gate inputs: documented config fields and the
 // live signals that exist.
-func (c *TrustCollector) input(a config.Asset) evidence.AssetInput {
+func (c *TrustCollector) input(ctx context.Context, a config.Asset) evidence.AssetInput {
 	in := evidence.AssetInput{
 		Name:                           a.Name,
 		Drills:                         a.Drills,
@@ -113,6 +133,10 @@ func (c *TrustCollector) input(a config.Asset) evidence.AssetInput {
 	}
 	in.LiveBackup = c.liveBackup(a.Signals)
 	in.LiveStorage = c.liveStorage(a.Signals)
+	if c.sops != nil {
+		ok, known := c.sops(ctx, a.Signals.SOPSFiles)
+		in.LiveSecretCustody = evidence.Signal{Known: known, OK: ok}
+	}
 	return in
 }
 

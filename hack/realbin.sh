@@ -6,9 +6,9 @@
 #   hack/realbin.sh ensure NAME build NAME unless cached, then print its path
 #   hack/realbin.sh all         ensure every binary (used by .ci/run and `make tools`)
 #
-# NAME: etcd | kube-apiserver | kubectl | gitea | helm | gitleaks
+# NAME: etcd | kube-apiserver | kubectl | gitea | helm | gitleaks | sops | age | age-keygen
 # Cold builds are slow on a 2-core machine (kube-apiserver ~15 min, gitea ~14 min,
-# helm ~4 min, etcd ~3 min); a warm cache costs nothing. Builds run under `nice`
+# helm ~4 min, etcd ~3 min, sops ~3 min, age ~1 min); a warm cache costs nothing. Builds run under `nice`
 # so they can go on in the background while other work continues.
 set -euo pipefail
 
@@ -23,6 +23,8 @@ KUBE_STAGING_VERSION=v0.37.2
 GITEA_VERSION=v1.26.4
 HELM_VERSION=v3.22.0
 GITLEAKS_VERSION=v8.30.1
+SOPS_VERSION=v3.13.3
+AGE_VERSION=v1.3.2
 
 say() { echo "realbin: $*" >&2; }
 
@@ -34,6 +36,9 @@ binpath() {
     gitea) echo "$BIN/gitea-$GITEA_VERSION" ;;
     helm) echo "$BIN/helm-$HELM_VERSION" ;;
     gitleaks) echo "$BIN/gitleaks-$GITLEAKS_VERSION" ;;
+    sops) echo "$BIN/sops-$SOPS_VERSION" ;;
+    age) echo "$BIN/age-$AGE_VERSION" ;;
+    age-keygen) echo "$BIN/age-keygen-$AGE_VERSION" ;;
     *) say "unknown binary $1"; exit 2 ;;
   esac
 }
@@ -150,6 +155,30 @@ build_gitleaks() {
   mv "$d/gitleaks" "$out"
 }
 
+# sops and age are not servers either: the SOPS sentinel's tests encrypt real
+# files with them (internal/testenv/sopsenv).
+build_sops() {
+  local out; out=$(binpath sops)
+  [ -x "$out" ] && return 0
+  say "building sops $SOPS_VERSION from the Go module proxy (first run on this machine only, ~3 min)"
+  local d=$SRC/sops-$SOPS_VERSION
+  mkdir -p "$d"
+  GOBIN=$d nice -n 19 go install "github.com/getsops/sops/v3/cmd/sops@$SOPS_VERSION"
+  mv "$d/sops" "$out"
+}
+
+# build_age builds both age commands (one module, one download).
+build_age() {
+  local out; out=$(binpath age-keygen)
+  [ -x "$out" ] && [ -x "$(binpath age)" ] && return 0
+  say "building age and age-keygen $AGE_VERSION from the Go module proxy (first run on this machine only, ~1 min)"
+  local d=$SRC/age-$AGE_VERSION
+  mkdir -p "$d"
+  GOBIN=$d nice -n 19 go install "filippo.io/age/cmd/age@$AGE_VERSION" "filippo.io/age/cmd/age-keygen@$AGE_VERSION"
+  mv "$d/age" "$(binpath age)"
+  mv "$d/age-keygen" "$out"
+}
+
 ensure() {
   local name=$1
   case "$name" in
@@ -159,6 +188,8 @@ ensure() {
     gitea) with_lock "$name" build_gitea ;;
     helm) with_lock "$name" build_helm ;;
     gitleaks) with_lock "$name" build_gitleaks ;;
+    sops) with_lock "$name" build_sops ;;
+    age | age-keygen) with_lock age build_age ;;
     *) say "unknown binary $name"; exit 2 ;;
   esac
   binpath "$name"
@@ -171,7 +202,7 @@ case "${1:-}" in
   ensure) ensure "$2" ;;
   gitea-src) echo "$SRC/gitea-$GITEA_VERSION" ;;
   all)
-    for n in etcd helm gitleaks kube-apiserver kubectl gitea; do (ensure "$n" >/dev/null); done
-    for n in etcd helm gitleaks kube-apiserver kubectl gitea; do binpath "$n"; done ;;
+    for n in etcd helm gitleaks sops age-keygen kube-apiserver kubectl gitea; do (ensure "$n" >/dev/null); done
+    for n in etcd helm gitleaks sops age age-keygen kube-apiserver kubectl gitea; do binpath "$n"; done ;;
   *) sed -n '2,12p' "$0"; exit 2 ;;
 esac

@@ -29,6 +29,7 @@ type CLI struct {
 	Serve       ServeCmd       `cmd:"" default:"withargs" help:"Serve metrics (the default command)."`
 	CheckConfig CheckConfigCmd `cmd:"" name:"check-config" help:"Validate a configuration file and exit 0 (valid) or 1 (invalid)."`
 	Evidence    EvidenceCmd    `cmd:"" help:"Validate restore-drill evidence records or print a template."`
+	SOPS        SOPSCmd        `cmd:"" name:"sops" help:"Check SOPS-encrypted files without a key (the SOPS sentinel)."`
 	Version     VersionCmd     `cmd:"" help:"Print version information."`
 }
 

@@ -29,6 +29,7 @@ type Config struct {
 	Kubernetes Kubernetes      `yaml:"kubernetes"`
 	Gitea      Gitea           `yaml:"gitea"`
 	Evidence   Evidence        `yaml:"evidence"`
+	SOPS       SOPS            `yaml:"sops"`
 	Assets     []Asset         `yaml:"assets"`
 }
 
@@ -93,6 +94,7 @@ func (c *Config) validate(p *problems) {
 	c.Kubernetes.validate(p, "kubernetes")
 	c.Gitea.validate(p, "gitea")
 	c.Evidence.validate(p, "evidence")
+	c.SOPS.validate(p, "sops", c.Gitea.URL != "")
 	seen := map[string]bool{}
 	for i, a := range c.Assets {
 		path := fmt.Sprintf("assets[%d]", i)

@@ -36,7 +36,14 @@ var invalidCases = map[string][]string{
 	"invalid-asset-signals.yaml":         {`assets[0].signals.cnpg_clusters[0]: "gitea-db" must be namespace/name`, `assets[0].signals.directories[0]: "packages" is not a storage.directories name`, `assets[0].signals.volumes[0]: "gitea-data" is not a storage.volumes name`},
 	"invalid-evidence-directory.yaml":    {`evidence.directories[0].name: "configmap" is reserved`, "evidence.directories[1].path: is required"},
 	"invalid-yaml-syntax.yaml":           {"invalid YAML"},
-	"invalid-collectors-type.yaml":       {"collectors.volume (line 2): cannot unmarshal string `yes please` into bool"},
+	"invalid-sops.yaml": {"sops.interval: must be at least 1s", `sops.expected_recipients.age[0]: "age1notarecipient" is not an age recipient`,
+		"sops.expected_recipients.age[1]: is an age identity (a private key)", `sops.expected_recipients.pgp[0]: "85D77543" is not a PGP fingerprint`,
+		"sops.files[0]: set path or gitea, not both", `sops.files[1].name: duplicate name "gitea-values"`, `sops.files[1].gitea.repository: "forge" must be owner/name`,
+		"sops.files[1].gitea.path: must not contain ..", "sops.files[1].gitea: needs the gitea section", "sops.files[2]: set path (a mounted file) or gitea",
+		"sops.files[3].format: cannot tell the format from the file name", `sops.files[4].format: "toml" is not a SOPS format`,
+		`assets[0].signals.sops_files[1]: "missing" is not a sops.files name`},
+	"invalid-sops-no-recipients.yaml": {"sops.files[0].expected_recipients: is required (here or in sops.expected_recipients)"},
+	"invalid-collectors-type.yaml":    {"collectors.volume (line 2): cannot unmarshal string `yes please` into bool"},
 }
 
 func TestInvalidConfigs(t *testing.T) {

@@ -111,6 +111,10 @@ type AssetSignals struct {
 	// entries whose growth the exporter measures.
 	Directories []string `yaml:"directories"`
 	Volumes     []string `yaml:"volumes"`
+	// SOPSFiles name sops.files entries: the secret custody gate then
+	// holds only while each of them is a sound SOPS file (readable, fully
+	// encrypted, no secret left in plaintext, the expected recipients).
+	SOPSFiles []string `yaml:"sops_files"`
 }
 
 // assetScanner checks asset fields for secret material.
@@ -186,7 +190,10 @@ func (c *Config) validateAssetRefs(p *problems) {
 	for _, d := range c.Evidence.Drills {
 		drills[d.Kind] = true
 	}
-	dirs, vols := map[string]bool{}, map[string]bool{}
+	dirs, vols, sopsFiles := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	for _, f := range c.SOPS.Files {
+		sopsFiles[f.Name] = true
+	}
 	for _, d := range c.Storage.Directories {
 		dirs[d.Name] = true
 	}
@@ -208,6 +215,11 @@ func (c *Config) validateAssetRefs(p *problems) {
 		for j, n := range a.Signals.Volumes {
 			if !vols[n] {
 				p.add(fmt.Sprintf("%s.signals.volumes[%d]", path, j), "%q is not a storage.volumes name", n)
+			}
+		}
+		for j, n := range a.Signals.SOPSFiles {
+			if !sopsFiles[n] {
+				p.add(fmt.Sprintf("%s.signals.sops_files[%d]", path, j), "%q is not a sops.files name", n)
 			}
 		}
 	}

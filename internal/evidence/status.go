@@ -193,8 +193,9 @@ type AssetInput struct {
 	DocumentedRollback, DocumentedStorageGrowth, DocumentedNextDrillOwner bool
 	// LiveBackup: a CNPG ScheduledBackup or a PVC backup seen for every
 	// linked cluster/PVC. LiveStorage: the linked directories/volumes are
-	// measured by the storage collectors.
-	LiveBackup, LiveStorage Signal
+	// measured by the storage collectors. LiveSecretCustody: every linked
+	// SOPS file passes the SOPS sentinel.
+	LiveBackup, LiveStorage, LiveSecretCustody Signal
 }
 
 // GateResult is one gate's verdict and what decided it.
@@ -220,7 +221,7 @@ func Trust(a AssetInput, results []*Result, policies []DrillPolicy, now time.Tim
 		pick(GateBackupMechanism, a.LiveBackup, a.DocumentedBackup),
 		{Gate: GateRestoreDrill, OK: drillCompleted(a, results, policies, now), Source: "evidence"},
 		pick(GateConsumerVerification, Signal{}, a.DocumentedConsumerVerification),
-		pick(GateSecretCustody, Signal{}, a.DocumentedSecretCustody),
+		pick(GateSecretCustody, a.LiveSecretCustody, a.DocumentedSecretCustody),
 		pick(GateRollbackPath, Signal{}, a.DocumentedRollback),
 		pick(GateStorageGrowth, a.LiveStorage, a.DocumentedStorageGrowth),
 		pick(GateNextDrillOwner, Signal{}, a.DocumentedNextDrillOwner),

@@ -332,6 +332,9 @@ func TestEndpointTemplates(t *testing.T) {
 		"/api/v1/packages/acme/container/a%2Fb/latest/files": "/api/v1/packages/{owner}/{type}/{name}/{version}/files",
 		"/api/v1/packages//generic/x/1/files":                "other",
 		"/api/v1/repos/a/b":                                  "other",
+		"/api/v1/repos/forge/deploy/contents/helm/v.yaml":    "/api/v1/repos/{owner}/{repo}/contents/{filepath}",
+		"/api/v1/repos/forge/deploy/contents/v.env":          "/api/v1/repos/{owner}/{repo}/contents/{filepath}",
+		"/api/v1/repos//deploy/contents/v.env":               "other",
 	} {
 		if got := endpointOf(path); got != want {
 			t.Errorf("endpointOf(%q) = %q, want %q", path, got, want)

@@ -87,9 +87,17 @@ var endpoints = []string{
 	"/api/v1/packages/{owner}/{type}/{name}/{version}/files",
 }
 
+// contentsEndpoint is the repository contents API, whose file path has any
+// number of segments.
+const contentsEndpoint = "/api/v1/repos/{owner}/{repo}/contents/{filepath}"
+
 // endpointOf maps an escaped request path to its template, or "other".
 func endpointOf(path string) string {
 	segs := strings.Split(strings.Trim(path, "/"), "/")
+	if len(segs) >= 6 && segs[0] == "api" && segs[1] == "v1" && segs[2] == "repos" && segs[5] == "contents" &&
+		segs[3] != "" && segs[4] != "" {
+		return contentsEndpoint
+	}
 outer:
 	for _, e := range endpoints {
 		tsegs := strings.Split(strings.Trim(e, "/"), "/")
