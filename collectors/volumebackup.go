@@ -20,7 +20,7 @@ type VolumeBackupCollector struct {
 	src    *kube.Source
 	health bool
 
-	configured, lastSuccess, mechanisms *prometheus.Desc
+	configured, lastSuccess, mechanisms, interval *prometheus.Desc
 }
 
 var _ exporter.Collector = (*VolumeBackupCollector)(nil)
@@ -42,6 +42,8 @@ func NewVolumeBackupCollector(src *kube.Source) *VolumeBackupCollector {
 			"Newest success per mechanism: a linked CronJob's status.lastSuccessfulTime, or the newest ready VolumeSnapshot's status.creationTime."+when, append(l, "mechanism"), nil),
 		mechanisms: prometheus.NewDesc("forge_volume_backup_mechanisms",
 			"Active mechanisms backing up the PVC: unsuspended linked CronJobs, ready VolumeSnapshots."+when, append(l, "mechanism"), nil),
+		interval: prometheus.NewDesc("forge_volume_backup_interval_seconds",
+			"Longest time between two runs of the mechanism: mechanism=cronjob, the shortest such interval among the active linked CronJobs' spec.schedule (five-field cron in the CronJob's spec.timeZone, read as the CronJob controller reads it, over the whole calendar cycle and its clock changes); mechanism=volumesnapshot, the longest gap between consecutive ready VolumeSnapshots of the PVC (absent below two)."+when, append(l, "mechanism"), nil),
 	}
 }
 
@@ -75,12 +77,16 @@ func (c *VolumeBackupCollector) Update(ctx context.Context, ch chan<- prometheus
 		for _, kind := range volumeMechanisms {
 			active := 0
 			var last time.Time
+			var interval time.Duration
 			for _, m := range cov.Mechanisms {
 				if m.Kind != kind {
 					continue
 				}
 				if m.Active {
 					active += m.Count
+					if m.Interval > 0 && (interval == 0 || m.Interval < interval) {
+						interval = m.Interval
+					}
 				}
 				if m.LastSuccess.After(last) {
 					last = m.LastSuccess
@@ -89,6 +95,9 @@ func (c *VolumeBackupCollector) Update(ctx context.Context, ch chan<- prometheus
 			ch <- prometheus.MustNewConstMetric(c.mechanisms, prometheus.GaugeValue, float64(active), ns, pvc, kind)
 			if !last.IsZero() {
 				ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, unixSeconds(last), ns, pvc, kind)
+			}
+			if interval > 0 {
+				ch <- prometheus.MustNewConstMetric(c.interval, prometheus.GaugeValue, interval.Seconds(), ns, pvc, kind)
 			}
 		}
 	}

@@ -6,7 +6,7 @@ import (
 	"github.com/railiance/forge-exporter/internal/kube"
 )
 
-var volumeBackupMetrics = []string{"forge_volume_backup_configured", "forge_volume_backup_last_success_timestamp_seconds", "forge_volume_backup_mechanisms"}
+var volumeBackupMetrics = []string{"forge_volume_backup_configured", "forge_volume_backup_last_success_timestamp_seconds", "forge_volume_backup_mechanisms", "forge_volume_backup_interval_seconds"}
 
 var protectedVolumes = []kube.ProtectedVolume{
 	{Namespace: "default", Name: "gitea-shared-storage"},

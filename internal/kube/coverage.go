@@ -21,6 +21,11 @@ type Mechanism struct {
 	LastSuccess time.Time
 	// Count is the number of ready VolumeSnapshots (1 otherwise).
 	Count int
+	// Interval is the longest time between two runs: of a CronJob's
+	// schedule (five-field cron in its spec.timeZone, as the CronJob
+	// controller reads it), or between consecutive ready VolumeSnapshots
+	// (their observed cadence, from two snapshots on). Zero when unknown.
+	Interval time.Duration
 }
 
 // Coverage is what backs up one PVC or database.
@@ -91,16 +96,23 @@ func (s *Source) VolumeCoverages() (map[string]*Coverage, error) {
 			if cj == nil {
 				continue // configured but not found: it backs nothing up
 			}
+			gap, _ := s.gaps.CronJob(cj.Schedule, cj.TimeZone) // zero when it cannot run
 			c.Mechanisms = append(c.Mechanisms, Mechanism{Kind: "cronjob", Namespace: cj.Namespace, Name: cj.Name,
-				Active: !cj.Suspended, LastSuccess: cj.LastSuccessful, Count: 1})
+				Active: !cj.Suspended, LastSuccess: cj.LastSuccessful, Count: 1, Interval: gap})
+		}
+	}
+	// Ready snapshots by PVC, so that each PVC looks at its own only.
+	ready := map[string][]*VolumeSnapshot{}
+	for _, vs := range snaps {
+		if vs.ReadyToUse {
+			k := vs.Namespace + "/" + vs.PVC
+			ready[k] = append(ready[k], vs)
 		}
 	}
 	for key, c := range out {
 		var m *Mechanism
-		for _, vs := range snaps {
-			if vs.Namespace != c.Namespace || vs.PVC != c.Name || !vs.ReadyToUse {
-				continue
-			}
+		var times []time.Time
+		for _, vs := range ready[key] {
 			if m == nil {
 				m = &Mechanism{Kind: "volumesnapshot", Namespace: vs.Namespace, Active: true}
 			}
@@ -108,8 +120,12 @@ func (s *Source) VolumeCoverages() (map[string]*Coverage, error) {
 			if vs.CreationTime.After(m.LastSuccess) {
 				m.LastSuccess, m.Name = vs.CreationTime, vs.Name
 			}
+			if !vs.CreationTime.IsZero() {
+				times = append(times, vs.CreationTime)
+			}
 		}
 		if m != nil {
+			m.Interval = longestStep(times)
 			c.Mechanisms = append(c.Mechanisms, *m)
 		}
 		for _, mm := range c.Mechanisms {
@@ -172,6 +188,17 @@ const (
 	PhaseFailed              = "failed"
 	PhaseWalArchivingFailing = "walArchivingFailing"
 )
+
+// longestStep is the longest time between consecutive instants (zero for
+// fewer than two).
+func longestStep(ts []time.Time) time.Duration {
+	slices.SortFunc(ts, func(a, b time.Time) int { return a.Compare(b) })
+	var longest time.Duration
+	for i := 1; i < len(ts); i++ {
+		longest = max(longest, ts[i].Sub(ts[i-1]))
+	}
+	return longest
+}
 
 func splitKey(key string) (string, string) {
 	for i := 0; i < len(key); i++ {

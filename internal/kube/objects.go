@@ -68,6 +68,10 @@ type CronJob struct {
 	Suspended      bool
 	LastSuccessful time.Time
 	LastSchedule   time.Time
+	// Schedule and TimeZone are spec.schedule and spec.timeZone (empty
+	// when unset).
+	Schedule, TimeZone string
+	Invalid            []string
 }
 
 // Backup is a postgresql.cnpg.io/v1 Backup.
@@ -256,6 +260,15 @@ func convertCronJob(obj any) (any, error) {
 		out.LastSchedule = t.Time
 	}
 	out.BackupOf = parseBackupOf(c.Namespace, c.Annotations[BackupOfAnnotation])
+	out.Schedule = c.Spec.Schedule
+	if c.Spec.TimeZone != nil {
+		out.TimeZone = *c.Spec.TimeZone
+	}
+	// The API server validates schedules on admission; objects older than
+	// today's validation may still hold one the controller cannot read.
+	if _, err := schedule.ParseCronJob(out.Schedule, out.TimeZone); err != nil {
+		out.Invalid = append(out.Invalid, "spec.schedule")
+	}
 	return out, nil
 }
 

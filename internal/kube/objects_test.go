@@ -176,16 +176,22 @@ func TestConvertCoreKinds(t *testing.T) {
 		t.Errorf("csi pv = %+v", c)
 	}
 
-	suspend := true
+	suspend, tz := true, "Europe/Berlin"
 	cj, _ := convertCronJob(&batchv1.CronJob{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "backup",
 			Annotations: map[string]string{BackupOfAnnotation: "default/gitea-shared-storage, data ,bad/, /x, a/b/c"}},
-		Spec:   batchv1.CronJobSpec{Suspend: &suspend},
+		Spec:   batchv1.CronJobSpec{Suspend: &suspend, Schedule: "0 3 * * 1-5", TimeZone: &tz},
 		Status: batchv1.CronJobStatus{LastSuccessfulTime: &metav1.Time{Time: ts("2026-11-30T04:00:00Z")}},
 	})
 	if want := (CronJob{Namespace: "default", Name: "backup", BackupOf: []string{"default/gitea-shared-storage", "default/data"},
-		Suspended: true, LastSuccessful: ts("2026-11-30T04:00:00Z")}); !reflect.DeepEqual(*cj.(*CronJob), want) {
+		Suspended: true, LastSuccessful: ts("2026-11-30T04:00:00Z"), Schedule: "0 3 * * 1-5", TimeZone: tz}); !reflect.DeepEqual(*cj.(*CronJob), want) {
 		t.Errorf("cronjob = %+v", cj)
+	}
+	// A schedule the CronJob controller cannot read (seconds first, as in
+	// CNPG) is an invalid field.
+	bad, _ := convertCronJob(&batchv1.CronJob{Spec: batchv1.CronJobSpec{Schedule: "0 0 3 * * *"}})
+	if got := bad.(*CronJob).Invalid; !reflect.DeepEqual(got, []string{"spec.schedule"}) {
+		t.Errorf("invalid cronjob schedule: %v", got)
 	}
 }
 

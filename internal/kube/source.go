@@ -44,6 +44,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/railiance/forge-exporter/internal/schedule"
 )
 
 // Resource is an API resource the source can watch.
@@ -135,6 +137,9 @@ type Source struct {
 	cmSelector    *string
 	healthClaimed bool
 	discoveryErr  bool
+
+	// gaps memoises the longest gap of each CronJob schedule.
+	gaps *schedule.Cache
 }
 
 // NewSource returns a source that watches nothing until Need (or
@@ -143,7 +148,7 @@ func NewSource(logger *slog.Logger, clients Clients, opts Options) *Source {
 	if opts.DiscoveryInterval <= 0 {
 		opts.DiscoveryInterval = time.Minute
 	}
-	return &Source{logger: logger, clients: clients, opts: opts, watches: map[Resource]*resourceWatch{}}
+	return &Source{logger: logger, clients: clients, opts: opts, watches: map[Resource]*resourceWatch{}, gaps: schedule.NewCache()}
 }
 
 // Need registers resources to watch. Only what enabled collectors need is
@@ -695,6 +700,8 @@ func invalidFields(v any) []string {
 	case *ObjectStore:
 		return o.Invalid
 	case *VolumeSnapshot:
+		return o.Invalid
+	case *CronJob:
 		return o.Invalid
 	}
 	return nil

@@ -256,6 +256,7 @@ func TestCronJobLongestGap(t *testing.T) {
 		{"Berlin 02:30 skips the spring change", "30 2 * * *", "Europe/Berlin", 47 * hour, 3 * 366 * day},
 		// 01:30 exists every day; the autumn change makes one gap 25 hours.
 		{"Berlin 01:30 across the autumn change", "30 1 * * *", "Europe/Berlin", 25 * hour, 3 * 366 * day},
+		{"Berlin weekly Sunday 03:00 across the autumn change", "0 3 * * 0", "Europe/Berlin", 7*day + hour, 3 * 366 * day},
 		{"New York weekdays", "0 1 * * 1-5", "America/New_York", 3*day + hour, 3 * 366 * day},
 		{"fixed zone", "0 2 * * *", "Asia/Tokyo", day, 60 * day},
 		{"TZ in the schedule wins", "CRON_TZ=Asia/Tokyo 0 2 * * *", "Europe/Berlin", day, 60 * day},
