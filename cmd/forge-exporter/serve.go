@@ -41,6 +41,7 @@ type ServeCmd struct {
 	EnableLifecycle bool          `name:"web.enable-lifecycle" help:"Enable POST /-/reload."`
 	ScrapeTimeout   time.Duration `name:"web.scrape-timeout" default:"10s" help:"Collector timeout when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header."`
 	TimeoutOffset   time.Duration `name:"web.scrape-timeout-offset" default:"500ms" help:"Subtracted from Prometheus's scrape timeout to leave time to send the answer."`
+	MaxRequests     int           `name:"web.max-requests" default:"40" help:"Maximum number of scrapes served at once; beyond it a scrape gets 503 at once (0: no limit)."`
 
 	// listeners, when set (tests), are used instead of ListenAddresses.
 	listeners []net.Listener
@@ -81,6 +82,9 @@ func (c *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 		if err := web.Validate(c.WebConfigFile); err != nil {
 			return fmt.Errorf("web config file %q: %w", c.WebConfigFile, err)
 		}
+	}
+	if c.MaxRequests < 0 {
+		return fmt.Errorf("--web.max-requests %d: must be 0 (no limit) or more", c.MaxRequests)
 	}
 	if !strings.HasPrefix(c.TelemetryPath, "/") || c.TelemetryPath == "/" || strings.HasPrefix(c.TelemetryPath, "/-/") {
 		return fmt.Errorf("--web.telemetry-path %q: must start with / and not be / or under /-/", c.TelemetryPath)
@@ -255,7 +259,9 @@ func (s *server) landing(inst *collectors.Instance) http.Handler {
 
 func (s *server) handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(s.cmd.TelemetryPath, readOnly(s.serveMetrics))
+	// Instrumented as node_exporter's: promhttp_metric_handler_requests_in_flight
+	// and promhttp_metric_handler_requests_total{code} (code="503": rejected).
+	mux.Handle(s.cmd.TelemetryPath, promhttp.InstrumentMetricHandler(s.reg, readOnly(limitInFlight(s.cmd.MaxRequests, s.serveMetrics))))
 	mux.HandleFunc("/-/healthy", readOnly(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	}))
@@ -307,6 +313,28 @@ func readOnly(h http.HandlerFunc) http.HandlerFunc {
 			return
 		}
 		h(w, r)
+	}
+}
+
+// limitInFlight serves at most max requests at once and answers 503 at once
+// beyond, so a burst of scrapes cannot pile up their allocations (each holds
+// the whole exposition until it is written). It is promhttp's
+// MaxRequestsInFlight with the same answer: that one lives inside a handler,
+// and the metrics handler is built per request (the collectors' context and
+// timeout come from the request). max 0 means no limit.
+func limitInFlight(max int, h http.HandlerFunc) http.HandlerFunc {
+	if max <= 0 {
+		return h
+	}
+	sem := make(chan struct{}, max)
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case sem <- struct{}{}:
+			defer func() { <-sem }()
+			h(w, r)
+		default:
+			http.Error(w, fmt.Sprintf("Limit of concurrent requests reached (%d), try again later.", max), http.StatusServiceUnavailable)
+		}
 	}
 }
 

@@ -146,12 +146,21 @@ args:
   - --web.listen-address=:{{ $v.port }}
   - --log.level={{ $v.logLevel }}
   - --log.format={{ $v.logFormat }}
+  - --web.max-requests={{ $v.webMaxRequests }}
   {{- if $v.webConfig.existingSecret }}
   - --web.config.file=/etc/forge-exporter/web/{{ $v.webConfig.key }}
   {{- end }}
   {{- range $v.extraArgs }}
   - {{ . | quote }}
   {{- end }}
+env:
+  # The Go runtime collects harder as it nears the container's memory limit
+  # instead of leaving that to the kernel's OOM killer (without a limit the
+  # downward API gives the node's allocatable memory).
+  - name: GOMEMLIMIT
+    valueFrom:
+      resourceFieldRef:
+        resource: limits.memory
 ports:
   # Not "http": in sidecar mode the Gitea container already has a port by that name.
   - name: metrics
