@@ -14,6 +14,7 @@ import (
 
 	"github.com/railiance/forge-exporter/internal/exporter"
 	"github.com/railiance/forge-exporter/internal/kube"
+	"github.com/railiance/forge-exporter/internal/metriccache"
 	"github.com/railiance/forge-exporter/internal/schedule"
 )
 
@@ -36,6 +37,8 @@ type CNPGCollector struct {
 
 	lastSuccess, lastFailure, backups, lastDuration, recoverability, scheduled,
 	sbLast, sbNext, sbInterval, sbValid, sbSuspended, archiving, lastSucceeded *prometheus.Desc
+	// series keeps the series between scrapes (label pairs built once).
+	series *metriccache.Cache
 }
 
 var _ exporter.Collector = (*CNPGCollector)(nil)
@@ -54,7 +57,7 @@ func NewCNPGCollector(logger *slog.Logger, src *kube.Source) *CNPGCollector {
 	cl := []string{"namespace", "cluster"}
 	sb := []string{"namespace", "cluster", "scheduledbackup"}
 	return &CNPGCollector{
-		logger: logger, src: src, health: src.ClaimHealth(), gaps: schedule.NewCache(), warned: map[string]string{},
+		logger: logger, src: src, health: src.ClaimHealth(), gaps: schedule.NewCache(), warned: map[string]string{}, series: metriccache.New(),
 		lastSuccess: prometheus.NewDesc("forge_cnpg_backup_last_success_timestamp_seconds",
 			"Newest status.stoppedAt of the cluster's Backups in phase completed, any method (barmanObjectStore, volumeSnapshot, plugin)."+when, cl, nil),
 		lastFailure: prometheus.NewDesc("forge_cnpg_backup_last_failure_timestamp_seconds",
@@ -121,6 +124,8 @@ func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 	if errors.Is(err, exporter.ErrNoData) {
 		return err
 	}
+	s := c.series.Scrape()
+	defer s.Done()
 
 	// A struct key: building a "namespace/name" string per Backup would
 	// allocate 10,000 strings a scrape.
@@ -172,14 +177,14 @@ func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 		}
 	}
 	storeByKey := map[key]*kube.ObjectStore{}
-	for _, s := range stores {
-		storeByKey[key{s.Namespace, s.Name}] = s
+	for _, st := range stores {
+		storeByKey[key{st.Namespace, st.Name}] = st
 	}
 
 	for _, cc := range byKey {
 		ns, name := cc.namespace, cc.name
 		for _, ph := range cnpgPhases {
-			ch <- prometheus.MustNewConstMetric(c.backups, prometheus.GaugeValue, float64(cc.phases[ph]), ns, name, ph)
+			ch <- s.Gauge(c.backups, float64(cc.phases[ph]), ns, name, ph)
 		}
 		extra := make([]string, 0)
 		for ph := range cc.phases {
@@ -189,25 +194,25 @@ func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 		}
 		sort.Strings(extra)
 		for _, ph := range extra {
-			ch <- prometheus.MustNewConstMetric(c.backups, prometheus.GaugeValue, float64(cc.phases[ph]), ns, name, ph)
+			ch <- s.Gauge(c.backups, float64(cc.phases[ph]), ns, name, ph)
 		}
 		if b := cc.lastOK; b != nil {
-			ch <- prometheus.MustNewConstMetric(c.lastSuccess, prometheus.GaugeValue, unixSeconds(b.StoppedAt), ns, name)
+			ch <- s.Gauge(c.lastSuccess, unixSeconds(b.StoppedAt), ns, name)
 			if !b.StartedAt.IsZero() && !b.StartedAt.After(b.StoppedAt) {
-				ch <- prometheus.MustNewConstMetric(c.lastDuration, prometheus.GaugeValue, b.StoppedAt.Sub(b.StartedAt).Seconds(), ns, name)
+				ch <- s.Gauge(c.lastDuration, b.StoppedAt.Sub(b.StartedAt).Seconds(), ns, name)
 			}
 		}
 		if !cc.lastFailure.IsZero() {
-			ch <- prometheus.MustNewConstMetric(c.lastFailure, prometheus.GaugeValue, unixSeconds(cc.lastFailure), ns, name)
+			ch <- s.Gauge(c.lastFailure, unixSeconds(cc.lastFailure), ns, name)
 		}
-		ch <- prometheus.MustNewConstMetric(c.scheduled, prometheus.GaugeValue, float64(cc.scheduled), ns, name)
+		ch <- s.Gauge(c.scheduled, float64(cc.scheduled), ns, name)
 		if cl := cc.cluster; cl != nil {
-			c.conditionMetric(ch, c.archiving, cl.Conditions["ContinuousArchiving"], ns, name)
-			c.conditionMetric(ch, c.lastSucceeded, cl.Conditions["LastBackupSucceeded"], ns, name)
+			c.conditionMetric(s, ch, c.archiving, cl.Conditions["ContinuousArchiving"], ns, name)
+			c.conditionMetric(s, ch, c.lastSucceeded, cl.Conditions["LastBackupSucceeded"], ns, name)
 			var rp time.Time
 			source := ""
-			if s := storeByKey[key{ns, cl.BarmanObjectStore}]; cl.BarmanObjectStore != "" && s != nil {
-				if w, ok := s.Windows[cl.BarmanServerName]; ok && !w.FirstRecoverabilityPoint.IsZero() {
+			if st := storeByKey[key{ns, cl.BarmanObjectStore}]; cl.BarmanObjectStore != "" && st != nil {
+				if w, ok := st.Windows[cl.BarmanServerName]; ok && !w.FirstRecoverabilityPoint.IsZero() {
 					rp, source = w.FirstRecoverabilityPoint, "objectstore"
 				}
 			}
@@ -215,7 +220,7 @@ func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 				rp, source = cl.FirstRecoverabilityPoint, "cluster"
 			}
 			if !rp.IsZero() {
-				ch <- prometheus.MustNewConstMetric(c.recoverability, prometheus.GaugeValue, unixSeconds(rp), ns, name, source)
+				ch <- s.Gauge(c.recoverability, unixSeconds(rp), ns, name, source)
 			}
 		}
 	}
@@ -223,19 +228,19 @@ func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 	for _, sb := range sbs {
 		l := []string{sb.Namespace, sb.Cluster, sb.Name}
 		if !sb.LastSchedule.IsZero() {
-			ch <- prometheus.MustNewConstMetric(c.sbLast, prometheus.GaugeValue, unixSeconds(sb.LastSchedule), l...)
+			ch <- s.Gauge(c.sbLast, unixSeconds(sb.LastSchedule), l...)
 		}
 		if !sb.NextSchedule.IsZero() {
-			ch <- prometheus.MustNewConstMetric(c.sbNext, prometheus.GaugeValue, unixSeconds(sb.NextSchedule), l...)
+			ch <- s.Gauge(c.sbNext, unixSeconds(sb.NextSchedule), l...)
 		}
-		ch <- prometheus.MustNewConstMetric(c.sbSuspended, prometheus.GaugeValue, kubeBool(sb.Suspended), l...)
+		ch <- s.Gauge(c.sbSuspended, kubeBool(sb.Suspended), l...)
 		gap, gapErr := c.gaps.CNPG(sb.Schedule)
-		ch <- prometheus.MustNewConstMetric(c.sbValid, prometheus.GaugeValue, kubeBool(gapErr == nil), l...)
+		ch <- s.Gauge(c.sbValid, kubeBool(gapErr == nil), l...)
 		if gapErr != nil {
 			c.warnOnce(sb, gapErr)
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(c.sbInterval, prometheus.GaugeValue, gap.Seconds(), l...)
+		ch <- s.Gauge(c.sbInterval, gap.Seconds(), l...)
 	}
 	return err
 }
@@ -257,11 +262,11 @@ func (c *CNPGCollector) warnOnce(sb *kube.ScheduledBackup, err error) {
 		"namespace", sb.Namespace, "scheduledbackup", sb.Name, "schedule", sb.Schedule, "err", err)
 }
 
-func (c *CNPGCollector) conditionMetric(ch chan<- prometheus.Metric, d *prometheus.Desc, status, ns, name string) {
+func (c *CNPGCollector) conditionMetric(s *metriccache.Scrape, ch chan<- prometheus.Metric, d *prometheus.Desc, status, ns, name string) {
 	switch status {
 	case "True":
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, 1, ns, name)
+		ch <- s.Gauge(d, 1, ns, name)
 	case "False":
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, 0, ns, name)
+		ch <- s.Gauge(d, 0, ns, name)
 	}
 }

@@ -25,10 +25,13 @@ import (
 // BenchmarkKubeScrape measures one scrape of the three Kubernetes
 // collectors over caches holding 10,000 Backups, 2,000 PVCs (bound to PVs)
 // and 200 ScheduledBackups: collect, gather and encode, as /metrics does.
-func BenchmarkKubeScrape(b *testing.B) {
+// scaleObjects returns pvcs PVCs bound to as many PVs, schedules CNPG
+// ScheduledBackups (with their Clusters when clusters is true, one per
+// schedule) and backups Backups spread over them.
+func scaleObjects(pvcs, schedules, backups int, clusters bool) []runtime.Object {
 	var objs []runtime.Object
 	sc := "local-path"
-	for i := range 2000 {
+	for i := range pvcs {
 		name := fmt.Sprintf("data-%d", i)
 		objs = append(objs, &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-" + name},
 			Spec: corev1.PersistentVolumeSpec{Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")},
@@ -38,25 +41,37 @@ func BenchmarkKubeScrape(b *testing.B) {
 					Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("8Gi")}}},
 				Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound}})
 	}
-	for i := range 200 {
+	for i := range schedules {
 		objs = append(objs, &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "postgresql.cnpg.io/v1", "kind": "ScheduledBackup",
 			"metadata": map[string]any{"namespace": "databases", "name": fmt.Sprintf("db-%d-nightly", i)},
 			"spec":     map[string]any{"cluster": map[string]any{"name": fmt.Sprintf("db-%d", i)}, "schedule": "0 0 2 * * *"},
 			"status":   map[string]any{"lastScheduleTime": "2026-11-30T02:00:00Z", "nextScheduleTime": "2026-12-01T02:00:00Z"},
 		}})
+		if clusters {
+			objs = append(objs, &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "postgresql.cnpg.io/v1", "kind": "Cluster",
+				"metadata": map[string]any{"namespace": "databases", "name": fmt.Sprintf("db-%d", i)},
+				"status":   map[string]any{"conditions": []any{map[string]any{"type": "ContinuousArchiving", "status": "True"}}},
+			}})
+		}
 	}
 	base := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	for i := range 10000 {
+	for i := range backups {
 		start := base.Add(time.Duration(i) * time.Minute)
 		objs = append(objs, &unstructured.Unstructured{Object: map[string]any{
 			"apiVersion": "postgresql.cnpg.io/v1", "kind": "Backup",
 			"metadata": map[string]any{"namespace": "databases", "name": fmt.Sprintf("b-%d", i)},
-			"spec":     map[string]any{"cluster": map[string]any{"name": fmt.Sprintf("db-%d", i%200)}},
+			"spec":     map[string]any{"cluster": map[string]any{"name": fmt.Sprintf("db-%d", i%schedules)}},
 			"status": map[string]any{"phase": "completed", "startedAt": start.Format(time.RFC3339),
 				"stoppedAt": start.Add(5 * time.Minute).Format(time.RFC3339)},
 		}})
 	}
+	return objs
+}
+
+func BenchmarkKubeScrape(b *testing.B) {
+	objs := scaleObjects(2000, 200, 10000, false)
 	f := kubefake.New(objs...)
 	f.Discovery.Serve(kube.Backups, kube.ScheduledBackups, kube.Clusters, kube.ObjectStores, kube.VolumeSnapshots)
 	src := kube.NewSource(quietLogger(), f.Clients(), kube.Options{DiscoveryInterval: time.Hour})

@@ -8,6 +8,7 @@ import (
 	"github.com/railiance/forge-exporter/internal/config"
 	"github.com/railiance/forge-exporter/internal/exporter"
 	"github.com/railiance/forge-exporter/internal/kube"
+	"github.com/railiance/forge-exporter/internal/metriccache"
 )
 
 // PVCCollector reports PersistentVolumeClaims from the informer cache:
@@ -22,6 +23,9 @@ type PVCCollector struct {
 	health  bool
 
 	requested, capacity, phase, info *prometheus.Desc
+	// series keeps the series between scrapes: label pairs are built once
+	// per PVC, not at every scrape.
+	series *metriccache.Cache
 }
 
 var _ exporter.Collector = (*PVCCollector)(nil)
@@ -47,7 +51,7 @@ func NewPVCCollector(src *kube.Source, k config.Kubernetes) *PVCCollector {
 	const when = " From the informer cache (kept current by a watch), read at scrape time."
 	labels := []string{"namespace", "persistentvolumeclaim"}
 	return &PVCCollector{
-		src: src, only: only, withPVs: withPVs, health: src.ClaimHealth(),
+		src: src, only: only, withPVs: withPVs, health: src.ClaimHealth(), series: metriccache.New(),
 		requested: prometheus.NewDesc("forge_pvc_requested_bytes",
 			"Storage requested by the PVC (spec.resources.requests.storage) in bytes."+when, labels, nil),
 		capacity: prometheus.NewDesc("forge_pvc_capacity_bytes",
@@ -80,6 +84,8 @@ func (c *PVCCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 		c.src.CollectHealth(ch)
 	}
 	pvcs, err := c.src.PVCs()
+	s := c.series.Scrape()
+	defer s.Done()
 	pvs := map[string]*kube.PV{}
 	if c.withPVs {
 		list, pvErr := c.src.PVs()
@@ -99,21 +105,21 @@ func (c *PVCCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 		}
 		pv := pvs[p.VolumeName]
 		if p.HasRequest {
-			ch <- prometheus.MustNewConstMetric(c.requested, prometheus.GaugeValue, p.RequestedBytes, p.Namespace, p.Name)
+			ch <- s.Gauge(c.requested, p.RequestedBytes, p.Namespace, p.Name)
 		}
 		switch {
 		case pv != nil && pv.HasCapacity:
-			ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, pv.CapacityBytes, p.Namespace, p.Name)
+			ch <- s.Gauge(c.capacity, pv.CapacityBytes, p.Namespace, p.Name)
 		case p.HasStatusCapacity:
-			ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, p.StatusCapacityBytes, p.Namespace, p.Name)
+			ch <- s.Gauge(c.capacity, p.StatusCapacityBytes, p.Namespace, p.Name)
 		}
 		known := false
 		for _, ph := range pvcPhases {
 			known = known || ph == p.Phase
-			ch <- prometheus.MustNewConstMetric(c.phase, prometheus.GaugeValue, kubeBool(ph == p.Phase), p.Namespace, p.Name, ph)
+			ch <- s.Gauge(c.phase, kubeBool(ph == p.Phase), p.Namespace, p.Name, ph)
 		}
 		if !known && p.Phase != "" {
-			ch <- prometheus.MustNewConstMetric(c.phase, prometheus.GaugeValue, 1, p.Namespace, p.Name, p.Phase)
+			ch <- s.Gauge(c.phase, 1, p.Namespace, p.Name, p.Phase)
 		}
 		storageClass, provisioner, node, local := p.StorageClass, p.Provisioner, "", "unknown"
 		if pv != nil {
@@ -129,7 +135,7 @@ func (c *PVCCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 				local = "true"
 			}
 		}
-		ch <- prometheus.MustNewConstMetric(c.info, prometheus.GaugeValue, 1, p.Namespace, p.Name, storageClass, p.VolumeName, provisioner, node, local)
+		ch <- s.Gauge(c.info, 1, p.Namespace, p.Name, storageClass, p.VolumeName, provisioner, node, local)
 	}
 	return kubeErr(err)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/railiance/forge-exporter/internal/config"
 	"github.com/railiance/forge-exporter/internal/exporter"
 	"github.com/railiance/forge-exporter/internal/gitea"
+	"github.com/railiance/forge-exporter/internal/metriccache"
 	"github.com/railiance/forge-exporter/internal/sampler"
 )
 
@@ -50,6 +51,8 @@ type runnersSample struct {
 type runnersCollector struct {
 	sampler  *sampler.Sampler[runnersSample]
 	contract []config.RunnerLabel
+	// series keeps the series between scrapes (label pairs built once).
+	series *metriccache.Cache
 }
 
 var _ exporter.Collector = (*runnersCollector)(nil)
@@ -62,7 +65,7 @@ func newRunnersCollector(d *Deps) (exporter.Collector, error) {
 	cfg := d.Config.Gitea
 	s := sampler.New("gitea_runners", runnersSweep(src), sampler.Options{Interval: cfg.Interval.Std()}, d.Samplers, src.logger)
 	d.Go("gitea_runners", s.Run)
-	return &runnersCollector{sampler: s, contract: cfg.LabelContract}, nil
+	return &runnersCollector{sampler: s, contract: cfg.LabelContract, series: metriccache.New()}, nil
 }
 
 // runnersSweep lists the runners. A server too old for the admin runner
@@ -88,23 +91,25 @@ func runnersSweep(src *giteaSource) sampler.Func[runnersSample] {
 }
 
 func (c *runnersCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {
+	s := c.series.Scrape()
+	defer s.Done()
 	// The contract is configuration: it is reported even while Gitea is down,
 	// so an alert comparing online with required runners has both sides.
 	known := map[string]bool{}
 	for _, l := range c.contract {
 		known[l.Label] = true
-		ch <- prometheus.MustNewConstMetric(labelRequiredDesc, prometheus.GaugeValue, float64(l.Required()), l.Label)
-		ch <- prometheus.MustNewConstMetric(labelContractDesc, prometheus.GaugeValue, 1, l.Label, l.Purpose)
+		ch <- s.Gauge(labelRequiredDesc, float64(l.Required()), l.Label)
+		ch <- s.Gauge(labelContractDesc, 1, l.Label, l.Purpose)
 	}
 	sample, _, ok := c.sampler.Last()
 	if !ok {
 		return sampleErr(c.sampler)
 	}
 	if !sample.supported {
-		ch <- prometheus.MustNewConstMetric(runnerAPIDesc, prometheus.GaugeValue, 0)
+		ch <- s.Gauge(runnerAPIDesc, 0)
 		return fmt.Errorf("server version %s: %w", sample.version, gitea.ErrRunnerListUnsupported)
 	}
-	ch <- prometheus.MustNewConstMetric(runnerAPIDesc, prometheus.GaugeValue, 1)
+	ch <- s.Gauge(runnerAPIDesc, 1)
 
 	// Runner names, not IDs, are the label: an ID changes on every
 	// re-registration. Registrations sharing a name are reported as one
@@ -126,12 +131,12 @@ func (c *runnersCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 				best = r
 			}
 		}
-		ch <- prometheus.MustNewConstMetric(runnerOnlineDesc, prometheus.GaugeValue, boolValue(best.Online), name)
-		ch <- prometheus.MustNewConstMetric(runnerBusyDesc, prometheus.GaugeValue, boolValue(best.Busy), name)
-		ch <- prometheus.MustNewConstMetric(runnerDisabledDesc, prometheus.GaugeValue, boolValue(best.Disabled), name)
-		ch <- prometheus.MustNewConstMetric(runnerRegistrationsDesc, prometheus.GaugeValue, float64(len(regs)), name)
+		ch <- s.Gauge(runnerOnlineDesc, boolValue(best.Online), name)
+		ch <- s.Gauge(runnerBusyDesc, boolValue(best.Busy), name)
+		ch <- s.Gauge(runnerDisabledDesc, boolValue(best.Disabled), name)
+		ch <- s.Gauge(runnerRegistrationsDesc, float64(len(regs)), name)
 		for _, l := range uniqueSorted(best.Labels) {
-			ch <- prometheus.MustNewConstMetric(runnerLabelInfoDesc, prometheus.GaugeValue, 1, name, l)
+			ch <- s.Gauge(runnerLabelInfoDesc, 1, name, l)
 		}
 	}
 
@@ -166,9 +171,9 @@ func (c *runnersCollector) Update(_ context.Context, ch chan<- prometheus.Metric
 		}
 	}
 	for l, n := range online {
-		ch <- prometheus.MustNewConstMetric(labelOnlineDesc, prometheus.GaugeValue, float64(n), l)
+		ch <- s.Gauge(labelOnlineDesc, float64(n), l)
 	}
-	ch <- prometheus.MustNewConstMetric(unknownLabelDesc, prometheus.GaugeValue, float64(drift))
+	ch <- s.Gauge(unknownLabelDesc, float64(drift))
 	// Data from an older sweep is still reported, but success says it is stale.
 	return c.sampler.Err()
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -54,6 +55,10 @@ type Runner struct {
 	// a backend down for an hour must not write 240 identical lines).
 	mu      sync.Mutex
 	failing map[string]string
+
+	// sizes holds how many metrics each collector sent last time, so that
+	// the next scrape's buffer is allocated once at the right size.
+	sizes []atomic.Int64
 }
 
 // EnabledState is a known collector and whether it runs.
@@ -65,7 +70,7 @@ type EnabledState struct {
 // NewRunner returns a runner for the enabled collectors; states lists every
 // known collector for forge_exporter_collector_enabled.
 func NewRunner(logger *slog.Logger, collectors []Named, states []EnabledState) *Runner {
-	return &Runner{logger: logger, collectors: collectors, enabled: states, failing: map[string]string{}}
+	return &Runner{logger: logger, collectors: collectors, enabled: states, failing: map[string]string{}, sizes: make([]atomic.Int64, len(collectors))}
 }
 
 // Collectors returns the names of the collectors the runner runs.
@@ -100,11 +105,11 @@ func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, c := range s.r.collectors {
+	for i, c := range s.r.collectors {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.r.runOne(ctx, c, ch)
+			s.r.runOne(ctx, c, &s.r.sizes[i], ch)
 		}()
 	}
 	wg.Wait()
@@ -117,17 +122,18 @@ type result struct {
 
 // runOne runs one collector, buffering its metrics so that a collector that
 // outlives its deadline cannot write into a scrape that has already ended.
-func (r *Runner) runOne(ctx context.Context, c Named, ch chan<- prometheus.Metric) {
+func (r *Runner) runOne(ctx context.Context, c Named, size *atomic.Int64, ch chan<- prometheus.Metric) {
 	start := time.Now()
 	done := make(chan result, 1)
 	go func() {
 		mch := make(chan prometheus.Metric, 64)
 		collected := make(chan []prometheus.Metric, 1)
 		go func() {
-			var ms []prometheus.Metric
+			ms := make([]prometheus.Metric, 0, size.Load())
 			for m := range mch {
 				ms = append(ms, m)
 			}
+			size.Store(int64(len(ms)))
 			collected <- ms
 		}()
 		err := r.safeUpdate(ctx, c, mch)
