@@ -10,9 +10,9 @@ import (
 	"github.com/railiance/forge-exporter/internal/kube"
 )
 
-// VolumeBackupCollector reports, for each protected PVC (from the
-// configuration, or claimed by a CronJob's forge.railiance.io/backup-of
-// annotation), which mechanisms back it up and when they last succeeded:
+// VolumeBackupCollector reports, for each protected PVC (kubernetes.
+// protected_volumes), which mechanisms back it up (CronJobs configured for it
+// or annotated with forge.railiance.io/backup-of) and when they last succeeded:
 // CronJobs (status.lastSuccessfulTime) and ready VolumeSnapshots of it
 // (status.creationTime). forge_volume_backup_configured 0 is the
 // "no backup resources were observed" caveat, as a signal.
@@ -72,6 +72,12 @@ func (c *VolumeBackupCollector) Update(ctx context.Context, ch chan<- prometheus
 		return err // do not report "not configured" from a cache that has not synced
 	}
 	for _, cov := range covs {
+		if !cov.Protected {
+			// Only protected_volumes get series: a CronJob annotated for
+			// another PVC must not make one look protected (or, once
+			// suspended, page for it). Asset signals still see the link.
+			continue
+		}
 		ns, pvc := cov.Namespace, cov.Name
 		ch <- prometheus.MustNewConstMetric(c.configured, prometheus.GaugeValue, kubeBool(cov.Configured()), ns, pvc)
 		for _, kind := range volumeMechanisms {

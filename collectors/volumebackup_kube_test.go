@@ -56,7 +56,7 @@ func TestVolumeBackupIntervalsAgainstRealAPIServer(t *testing.T) {
 	// clock change the gap is 7 days and 1 hour.
 	tz := "Europe/Berlin"
 	_, err = admin.BatchV1().CronJobs("default").Create(ctx, &batchv1.CronJob{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "gitea-files", Annotations: map[string]string{kube.BackupOfAnnotation: "gitea-shared-storage"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "gitea-files", Annotations: map[string]string{kube.BackupOfAnnotation: "gitea-shared-storage, other-pvc"}},
 		Spec: batchv1.CronJobSpec{Schedule: "0 3 * * 0", TimeZone: &tz, JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: corev1.PodTemplateSpec{Spec: corev1.PodSpec{
 			RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{Name: "backup", Image: "restic/restic"}}}}}}},
 	}, metav1.CreateOptions{})
@@ -64,5 +64,9 @@ func TestVolumeBackupIntervalsAgainstRealAPIServer(t *testing.T) {
 	e.want("CronJob schedule in its time zone", map[string]float64{
 		`forge_volume_backup_interval_seconds{mechanism="cronjob",` + pvc + `}`:        7*86400 + 3600,
 		`forge_volume_backup_interval_seconds{mechanism="volumesnapshot",` + pvc + `}`: 12 * 3600,
+		// other-pvc is not in protected_volumes: the annotation (and its
+		// snapshot) add no series for it.
+		`forge_volume_backup_configured{namespace="default",persistentvolumeclaim="other-pvc"}`:                     -1,
+		`forge_volume_backup_mechanisms{mechanism="cronjob",namespace="default",persistentvolumeclaim="other-pvc"}`: -1,
 	})
 }

@@ -105,6 +105,7 @@ func (c *Config) validate(p *problems) {
 		seen[a.Name] = true
 	}
 	c.validateAssetRefs(p)
+	c.validateWatchedNamespaces(p)
 }
 
 // CheckCollectorNames reports collectors named in the file that do not exist.

@@ -44,6 +44,14 @@ var invalidCases = map[string][]string{
 		`assets[0].signals.sops_files[1]: "missing" is not a sops.files name`},
 	"invalid-sops-no-recipients.yaml": {"sops.files[0].expected_recipients: is required (here or in sops.expected_recipients)"},
 	"invalid-collectors-type.yaml":    {"collectors.volume (line 2): cannot unmarshal string `yes please` into bool"},
+	"invalid-unwatched-namespace.yaml": {
+		`kubernetes.protected_volumes[0].namespace: the protected PVC gitea/gitea-shared-storage is in namespace "gitea", which kubernetes.namespaces (default, databases) does not watch`,
+		`kubernetes.protected_volumes[0].cronjobs[0]: the CronJob backups/files is in namespace "backups"`,
+		`kubernetes.persistentvolumeclaims[1]: the PVC gitea/data is in namespace "gitea"`,
+		`storage.volumes[0].namespace: the volume's PVC gitea/gitea-shared-storage is in namespace "gitea"`,
+		`assets[0].signals.cnpg_clusters[0]: the CNPG cluster postgres/gitea-db is in namespace "postgres"`,
+		`assets[0].signals.persistentvolumeclaims[0]: the PVC gitea/gitea-shared-storage is in namespace "gitea"`,
+	},
 }
 
 func TestInvalidConfigs(t *testing.T) {

@@ -89,3 +89,50 @@ func (k *Kubernetes) validate(p *problems, path string) {
 		}
 	}
 }
+
+// validateWatchedNamespaces rejects references to Kubernetes objects in
+// namespaces that kubernetes.namespaces leaves unwatched: the exporter
+// would never see them, and the alerts on them (volume backup missing,
+// asset not trusted) would fire although nothing is wrong, or never fire.
+func (c *Config) validateWatchedNamespaces(p *problems) {
+	watched := c.Kubernetes.Namespaces
+	if len(watched) == 0 {
+		return // cluster-wide
+	}
+	list := strings.Join(watched, ", ")
+	check := func(path, ns, what string) {
+		if ns != "" && !contains(watched, ns) {
+			p.add(path, "%s is in namespace %q, which kubernetes.namespaces (%s) does not watch: the exporter would never see it; add the namespace or remove the reference", what, ns, list)
+		}
+	}
+	nsOf := func(ref string) string {
+		ns, _, ok := strings.Cut(ref, "/")
+		if !ok {
+			return ""
+		}
+		return ns
+	}
+	for i, ref := range c.Kubernetes.PersistentVolumeClaims {
+		check(fmt.Sprintf("kubernetes.persistentvolumeclaims[%d]", i), nsOf(ref), "the PVC "+ref)
+	}
+	for i, v := range c.Kubernetes.ProtectedVolumes {
+		vp := fmt.Sprintf("kubernetes.protected_volumes[%d]", i)
+		check(vp+".namespace", v.Namespace, "the protected PVC "+v.Namespace+"/"+v.PersistentVolumeClaim)
+		for j, cj := range v.CronJobs {
+			check(fmt.Sprintf("%s.cronjobs[%d]", vp, j), nsOf(cj), "the CronJob "+cj)
+		}
+	}
+	for i, v := range c.Storage.Volumes {
+		if v.PersistentVolumeClaim != "" {
+			check(fmt.Sprintf("storage.volumes[%d].namespace", i), v.Namespace, "the volume's PVC "+v.Namespace+"/"+v.PersistentVolumeClaim)
+		}
+	}
+	for i, a := range c.Assets {
+		for j, ref := range a.Signals.CNPGClusters {
+			check(fmt.Sprintf("assets[%d].signals.cnpg_clusters[%d]", i, j), nsOf(ref), "the CNPG cluster "+ref)
+		}
+		for j, ref := range a.Signals.PersistentVolumeClaims {
+			check(fmt.Sprintf("assets[%d].signals.persistentvolumeclaims[%d]", i, j), nsOf(ref), "the PVC "+ref)
+		}
+	}
+}

@@ -31,6 +31,10 @@ type Mechanism struct {
 // Coverage is what backs up one PVC or database.
 type Coverage struct {
 	Namespace, Name string
+	// Protected is true for a PVC listed in the configuration's
+	// protected_volumes; a PVC known only from a CronJob's BackupOf
+	// annotation is not (the annotation links, it does not protect).
+	Protected bool
 	Mechanisms      []Mechanism
 	// LastSuccess is the newest success over all mechanisms (for a
 	// database: the newest completed Backup, scheduled or not).
@@ -78,7 +82,7 @@ func (s *Source) VolumeCoverages() (map[string]*Coverage, error) {
 	}
 	for _, pv := range s.opts.ProtectedVolumes {
 		key := pv.Namespace + "/" + pv.Name
-		get(key)
+		get(key).Protected = true
 		for _, cj := range pv.CronJobs {
 			link(key, cj)
 		}
