@@ -43,9 +43,17 @@ type CNPGCollector struct {
 
 var _ exporter.Collector = (*CNPGCollector)(nil)
 
-// cnpgPhases are always reported (0 when no Backup is in them), so an alert
-// on failed backups has a series to look at from the start.
-var cnpgPhases = []string{kube.PhasePending, kube.PhaseStarted, kube.PhaseRunning, kube.PhaseCompleted, kube.PhaseFailed, kube.PhaseWalArchivingFailing}
+// cnpgPhases are every phase CNPG sets (api/v1 backup_types.go), always
+// reported (0 when no Backup is in them), so an alert on failed backups has
+// a series to look at from the start. Treatment: completed is a success;
+// failed and "invalid backup definition" (terminal, the Backup never runs)
+// are failures (forge_cnpg_backup_last_failure_timestamp_seconds,
+// ForgeDatabaseBackupFailed); pending, started, running, finalizing (a
+// volume snapshot waiting for readyToUse) and walArchivingFailing (CNPG
+// retries; ForgeWALArchivingFailing pages on the cluster's condition) are in
+// progress: neither, so a backup stuck in them ends in ForgeDatabaseBackupStale.
+var cnpgPhases = []string{kube.PhasePending, kube.PhaseStarted, kube.PhaseRunning, kube.PhaseFinalizing, kube.PhaseCompleted,
+	kube.PhaseFailed, kube.PhaseWalArchivingFailing, kube.PhaseInvalidDefinition}
 
 // phaseRE bounds what an unexpected phase from the API may put in a label.
 var phaseRE = regexp.MustCompile(`^[A-Za-z]{1,40}$`)
@@ -61,7 +69,7 @@ func NewCNPGCollector(logger *slog.Logger, src *kube.Source) *CNPGCollector {
 		lastSuccess: prometheus.NewDesc("forge_cnpg_backup_last_success_timestamp_seconds",
 			"Newest status.stoppedAt of the cluster's Backups in phase completed, any method (barmanObjectStore, volumeSnapshot, plugin)."+when, cl, nil),
 		lastFailure: prometheus.NewDesc("forge_cnpg_backup_last_failure_timestamp_seconds",
-			"When the cluster's newest failed Backup stopped (else started, else was created)."+when, cl, nil),
+			"When the cluster's newest failed Backup (phase failed or invalid backup definition) stopped (else started, else was created)."+when, cl, nil),
 		backups: prometheus.NewDesc("forge_cnpg_backups",
 			"Backup objects of the cluster by status.phase (unknown: no or malformed phase)."+when, append(cl, "phase"), nil),
 		lastDuration: prometheus.NewDesc("forge_cnpg_backup_last_duration_seconds",
@@ -149,7 +157,7 @@ func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 		}
 		cc := get(b.Namespace, b.Cluster)
 		phase := b.Phase
-		if !phaseRE.MatchString(phase) {
+		if !phaseRE.MatchString(phase) && phase != kube.PhaseInvalidDefinition {
 			phase = "unknown"
 		}
 		cc.phases[phase]++
@@ -158,7 +166,7 @@ func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 			if !b.StoppedAt.IsZero() && (cc.lastOK == nil || b.StoppedAt.After(cc.lastOK.StoppedAt)) {
 				cc.lastOK = b
 			}
-		case kube.PhaseFailed:
+		case kube.PhaseFailed, kube.PhaseInvalidDefinition:
 			t := b.StoppedAt
 			if t.IsZero() {
 				t = b.StartedAt

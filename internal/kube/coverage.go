@@ -34,8 +34,8 @@ type Coverage struct {
 	// Protected is true for a PVC listed in the configuration's
 	// protected_volumes; a PVC known only from a CronJob's BackupOf
 	// annotation is not (the annotation links, it does not protect).
-	Protected bool
-	Mechanisms      []Mechanism
+	Protected  bool
+	Mechanisms []Mechanism
 	// LastSuccess is the newest success over all mechanisms (for a
 	// database: the newest completed Backup, scheduled or not).
 	LastSuccess time.Time
@@ -189,8 +189,11 @@ const (
 	PhaseStarted             = "started"
 	PhaseRunning             = "running"
 	PhaseCompleted           = "completed"
+	PhaseFinalizing          = "finalizing"
 	PhaseFailed              = "failed"
 	PhaseWalArchivingFailing = "walArchivingFailing"
+	// PhaseInvalidDefinition is terminal: the Backup never runs.
+	PhaseInvalidDefinition = "invalid backup definition"
 )
 
 // longestStep is the longest time between consecutive instants (zero for
