@@ -40,6 +40,7 @@ func Specs() []Spec {
 		giteaSpec(),
 		runnersSpec(),
 		registrySpec(),
+		newPackageBlobsSpec(),
 		newDrillsSpec(),
 		newSOPSSpec(),
 		newTrustSpec(),

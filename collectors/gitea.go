@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/version"
 
+	"github.com/railiance/forge-exporter/internal/config"
 	"github.com/railiance/forge-exporter/internal/exporter"
 	"github.com/railiance/forge-exporter/internal/gitea"
 	"github.com/railiance/forge-exporter/internal/sampler"
@@ -34,17 +35,22 @@ func sharedGitea(d *Deps) (*giteaSource, error) {
 			return nil, errNoGitea
 		}
 		logger := d.Logger.With("gitea", cfg.URL)
-		client := gitea.New(gitea.Options{
-			URL:               cfg.URL,
-			TokenFile:         cfg.TokenFile,
-			Timeout:           cfg.Timeout.Std(),
-			RequestsPerSecond: cfg.RequestsPerSecond,
-			UserAgent:         "forge-exporter/" + version.Version,
-		}, logger)
+		client := NewGiteaClient(cfg, logger)
 		probe := sampler.New("gitea", client.Probe, sampler.Options{Interval: cfg.Interval.Std()}, d.Samplers, logger)
 		d.Go("gitea", probe.Run)
 		return &giteaSource{client: client, probe: probe, logger: logger}, nil
 	})
+}
+
+// NewGiteaClient returns the Gitea client for cfg (which has a URL).
+func NewGiteaClient(cfg config.Gitea, logger *slog.Logger) *gitea.Client {
+	return gitea.New(gitea.Options{
+		URL:               cfg.URL,
+		TokenFile:         cfg.TokenFile,
+		Timeout:           cfg.Timeout.Std(),
+		RequestsPerSecond: cfg.RequestsPerSecond,
+		UserAgent:         "forge-exporter/" + version.Version,
+	}, logger)
 }
 
 // sampleErr is what a collector reading s returns: the last run's error,

@@ -57,12 +57,18 @@ type giteaEnv struct {
 // and starts their background work until the test ends.
 func startGitea(t *testing.T, cfg config.Gitea, names ...string) *giteaEnv {
 	t.Helper()
+	return startCollectors(t, &config.Config{Gitea: cfg}, names...)
+}
+
+// startCollectors is startGitea for a whole configuration.
+func startCollectors(t *testing.T, cfg *config.Config, names ...string) *giteaEnv {
+	t.Helper()
 	logs := &syncBuffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := &giteaEnv{t: t, logs: logs}
 	e.deps = &Deps{
 		Logger:   logger,
-		Config:   &config.Config{Gitea: cfg},
+		Config:   cfg,
 		Samplers: sampler.NewMetrics(prometheus.NewRegistry()),
 		Now:      time.Now,
 		enabled:  map[string]bool{},
@@ -134,6 +140,8 @@ func (e *giteaEnv) samplers(names ...string) []sweeper {
 			ss = append(ss, c.sampler)
 		case *giteaCollector:
 			ss = append(ss, c.src.probe)
+		case *PackageBlobsCollector:
+			ss = append(ss, c.sampler)
 		}
 	}
 	return ss

@@ -2,6 +2,7 @@ package collectors
 
 import (
 	"context"
+	"log/slog"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -26,20 +27,38 @@ type registryCollector struct {
 
 var _ exporter.Collector = (*registryCollector)(nil)
 
+// registrySource is the registry sweep and its sampler, shared by the
+// registry collector and the package blob check.
+type registrySource struct {
+	reg     *gitea.Registry
+	sampler *sampler.Sampler[gitea.RegistrySample]
+	logger  *slog.Logger
+}
+
+func sharedRegistry(d *Deps) (*registrySource, error) {
+	return Shared(d, "gitea_registry", func() (*registrySource, error) {
+		src, err := sharedGitea(d)
+		if err != nil {
+			return nil, err
+		}
+		cfg := d.Config.Gitea
+		reg := gitea.NewRegistry(src.client, gitea.RegistryOptions{
+			Owners:  cfg.PackageOwners,
+			Recheck: cfg.PackageFilesRecheck.Std(),
+			Now:     d.Now,
+		})
+		s := sampler.New("gitea_registry", reg.Sweep, sampler.Options{Interval: cfg.Interval.Std()}, d.Samplers, src.logger)
+		d.Go("gitea_registry", s.Run)
+		return &registrySource{reg: reg, sampler: s, logger: src.logger}, nil
+	})
+}
+
 func newRegistryCollector(d *Deps) (exporter.Collector, error) {
-	src, err := sharedGitea(d)
+	rs, err := sharedRegistry(d)
 	if err != nil {
 		return nil, err
 	}
-	cfg := d.Config.Gitea
-	reg := gitea.NewRegistry(src.client, gitea.RegistryOptions{
-		Owners:  cfg.PackageOwners,
-		Recheck: cfg.PackageFilesRecheck.Std(),
-		Now:     d.Now,
-	})
-	s := sampler.New("gitea_registry", reg.Sweep, sampler.Options{Interval: cfg.Interval.Std()}, d.Samplers, src.logger)
-	d.Go("gitea_registry", s.Run)
-	return &registryCollector{sampler: s}, nil
+	return &registryCollector{sampler: rs.sampler}, nil
 }
 
 func (c *registryCollector) Update(_ context.Context, ch chan<- prometheus.Metric) error {

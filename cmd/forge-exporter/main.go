@@ -30,6 +30,7 @@ type CLI struct {
 	CheckConfig CheckConfigCmd `cmd:"" name:"check-config" help:"Validate a configuration file and exit 0 (valid) or 1 (invalid)."`
 	Evidence    EvidenceCmd    `cmd:"" help:"Validate restore-drill evidence records or print a template."`
 	SOPS        SOPSCmd        `cmd:"" name:"sops" help:"Check SOPS-encrypted files without a key (the SOPS sentinel)."`
+	Packages    PackagesCmd    `cmd:"" help:"Check the package registry's blobs against its metadata."`
 	Version     VersionCmd     `cmd:"" help:"Print version information."`
 }
 

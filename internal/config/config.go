@@ -28,6 +28,7 @@ type Config struct {
 	Storage    Storage         `yaml:"storage"`
 	Kubernetes Kubernetes      `yaml:"kubernetes"`
 	Gitea      Gitea           `yaml:"gitea"`
+	Packages   Packages        `yaml:"packages"`
 	Evidence   Evidence        `yaml:"evidence"`
 	SOPS       SOPS            `yaml:"sops"`
 	Assets     []Asset         `yaml:"assets"`
@@ -93,6 +94,7 @@ func (c *Config) validate(p *problems) {
 	c.Storage.validate(p, "storage")
 	c.Kubernetes.validate(p, "kubernetes")
 	c.Gitea.validate(p, "gitea")
+	c.Packages.validate(p, "packages")
 	c.Evidence.validate(p, "evidence")
 	c.SOPS.validate(p, "sops", c.Gitea.URL != "")
 	seen := map[string]bool{}

@@ -28,6 +28,7 @@ var invalidCases = map[string][]string{
 	"invalid-gitea-missing-token.yaml":   {"gitea.token_file: is required when url is set"},
 	"invalid-gitea-label-contract.yaml":  {`gitea.label_contract[1].label: duplicate label "ubuntu-latest"`, "gitea.label_contract[1].min_online_runners: must not be negative", "gitea.label_contract[2].label: is required", `gitea.label_contract[3].label: "two words" must not contain spaces`},
 	"invalid-gitea-owners.yaml":          {"gitea.package_owners[1]: must not be empty", `gitea.package_owners[2]: duplicate owner "acme"`, `gitea.package_owners[3]: "a/b" is not a Gitea user or organisation name`},
+	"invalid-packages.yaml":              {"packages.check_interval: must be at least 1s", "packages.check_concurrency: must be between 1 and 256"},
 	"invalid-gitea-interval.yaml":        {"gitea.interval: must be at least 1s", "gitea.requests_per_second: must be positive"},
 	"invalid-drill-max-age.yaml":         {"evidence.drills[0].max_age: is required and must be positive"},
 	"invalid-asset-secret-custody.yaml":  {"assets[0].secret_custody[1]: looks like secret material (detector openbao-token)", "assets[0].consumer_verification: looks like secret material (detector password)"},

@@ -8,6 +8,8 @@ import (
 	"sort"
 
 	sdk "code.gitea.io/sdk/gitea"
+
+	"github.com/railiance/forge-exporter/internal/pkgstore"
 )
 
 // ErrRunnerListUnsupported is returned by Runners when the server is older
@@ -203,29 +205,53 @@ func (c *Client) PackageVersions(ctx context.Context, owner string) ([]PackageVe
 	return out, err
 }
 
-// PackageFiles returns the number of files of one package version and the
-// sum of their sizes.
-func (c *Client) PackageFiles(ctx context.Context, v PackageVersion) (files int, bytes int64, err error) {
+// PackageFile is one file of a package version as the API lists it.
+type PackageFile struct {
+	ID     int64
+	Name   string
+	Size   int64
+	SHA256 pkgstore.Digest
+}
+
+// ErrVersionNotFound is returned by PackageFiles for a version that does
+// not exist (deleted since it was listed).
+var ErrVersionNotFound = errors.New("package version not found")
+
+// PackageFiles lists the files of one package version. A file listed twice
+// (same ID) is returned once.
+func (c *Client) PackageFiles(ctx context.Context, v PackageVersion) ([]PackageFile, error) {
 	cl, tok, err := c.api(ctx)
 	if err != nil {
-		return 0, 0, err
+		return nil, err
 	}
+	what := fmt.Sprintf("GET /api/v1/packages/%s/%s/%s/%s/files", v.Owner, v.Type, v.Name, v.Version)
 	list, resp, err := cl.ListPackageFiles(v.Owner, v.Type, v.Name, v.Version)
 	if err != nil {
-		return 0, 0, c.describe(tok, fmt.Sprintf("GET /api/v1/packages/%s/%s/%s/%s/files", v.Owner, v.Type, v.Name, v.Version), resp, err)
+		if resp != nil && resp.Response != nil && resp.StatusCode == 404 {
+			return nil, fmt.Errorf("%s: %w", what, ErrVersionNotFound)
+		}
+		return nil, c.describe(tok, what, resp, err)
 	}
+	out := make([]PackageFile, 0, len(list))
+	seen := make(map[int64]bool, len(list))
+	var total int64
 	for _, f := range list {
-		if f == nil {
+		if f == nil || seen[f.ID] {
 			continue
 		}
+		seen[f.ID] = true
 		if f.Size < 0 {
-			return 0, 0, fmt.Errorf("package %s/%s/%s %s: file %q has a negative size", v.Owner, v.Type, v.Name, v.Version, f.Name)
+			return nil, fmt.Errorf("package %s/%s/%s %s: file %q has a negative size", v.Owner, v.Type, v.Name, v.Version, f.Name)
 		}
-		if f.Size > math.MaxInt64-bytes {
-			return 0, 0, fmt.Errorf("package %s/%s/%s %s: file sizes add up to more than 2^63 bytes", v.Owner, v.Type, v.Name, v.Version)
+		if f.Size > math.MaxInt64-total {
+			return nil, fmt.Errorf("package %s/%s/%s %s: file sizes add up to more than 2^63 bytes", v.Owner, v.Type, v.Name, v.Version)
 		}
-		files++
-		bytes += f.Size
+		total += f.Size
+		sum, ok := pkgstore.ParseDigest(f.SHA256)
+		if !ok {
+			return nil, fmt.Errorf("package %s/%s/%s %s: file %q has no valid sha256 (%q)", v.Owner, v.Type, v.Name, v.Version, f.Name, firstLine(f.SHA256))
+		}
+		out = append(out, PackageFile{ID: f.ID, Name: f.Name, Size: f.Size, SHA256: sum})
 	}
-	return files, bytes, nil
+	return out, nil
 }

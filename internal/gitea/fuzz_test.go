@@ -113,10 +113,12 @@ func FuzzResponses(f *testing.F) {
 		check(err)
 		_, err = c.PackageVersions(ctx, "acme")
 		check(err)
-		files, size, err := c.PackageFiles(ctx, PackageVersion{Owner: "acme", Type: "generic", Name: "n", Version: "1"})
+		files, err := c.PackageFiles(ctx, PackageVersion{Owner: "acme", Type: "generic", Name: "n", Version: "1"})
 		check(err)
-		if files < 0 || size < 0 {
-			t.Fatalf("negative package files: %d files, %d bytes", files, size)
+		for _, f := range files {
+			if f.Size < 0 {
+				t.Fatalf("negative package file size: %+v", f)
+			}
 		}
 	})
 }

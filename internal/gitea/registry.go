@@ -7,6 +7,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/railiance/forge-exporter/internal/pkgstore"
 )
 
 // Registry sweeps package metadata incrementally. A package version is
@@ -29,6 +31,11 @@ type Registry struct {
 
 	mu    sync.Mutex
 	known map[int64]versionFiles
+	// last is the version list of the last complete sweep (the package
+	// blob check's metadata); ready is closed after the first.
+	last      []PackageVersion
+	ready     chan struct{}
+	readyOnce sync.Once
 }
 
 type versionFiles struct {
@@ -37,6 +44,23 @@ type versionFiles struct {
 	files   int
 	bytes   int64
 	checked time.Time
+	// refs are the files' blobs, for the package blob check (48 bytes a
+	// file; names are not kept).
+	refs []fileRef
+}
+
+type fileRef struct {
+	sha256 pkgstore.Digest
+	size   int64
+}
+
+func newVersionFiles(files []PackageFile, now time.Time) versionFiles {
+	vf := versionFiles{files: len(files), checked: now, refs: make([]fileRef, len(files))}
+	for i, f := range files {
+		vf.bytes += f.Size
+		vf.refs[i] = fileRef{sha256: f.SHA256, size: f.Size}
+	}
+	return vf
 }
 
 // RegistryOptions configure a Registry.
@@ -60,7 +84,8 @@ func NewRegistry(client *Client, opts RegistryOptions) *Registry {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Registry{client: client, owners: opts.Owners, recheck: opts.Recheck, workers: opts.Workers, now: opts.Now, known: map[int64]versionFiles{}}
+	return &Registry{client: client, owners: opts.Owners, recheck: opts.Recheck, workers: opts.Workers, now: opts.Now,
+		known: map[int64]versionFiles{}, ready: make(chan struct{})}
 }
 
 // PackageTotals are the package counts and file sizes of one owner and
@@ -137,6 +162,8 @@ func (r *Registry) Sweep(ctx context.Context) (RegistrySample, error) {
 	for _, v := range versions {
 		seen[v.ID] = true
 	}
+	r.last = versions
+	r.readyOnce.Do(func() { close(r.ready) })
 	for id, k := range r.known {
 		switch {
 		case seen[id]:
@@ -198,13 +225,17 @@ func (r *Registry) listFiles(ctx context.Context, todo []PackageVersion) (int, e
 		go func() {
 			defer wg.Done()
 			for v := range work {
-				files, bytes, err := r.client.PackageFiles(ctx, v)
+				files, err := r.client.PackageFiles(ctx, v)
+				if errors.Is(err, ErrVersionNotFound) {
+					continue // deleted since the version list: the next sweep forgets it
+				}
 				if err != nil {
 					errOnce.Do(func() { firstErr = err; cancel() })
 					continue
 				}
+				vf := newVersionFiles(files, r.now())
 				r.mu.Lock()
-				r.known[v.ID] = versionFiles{files: files, bytes: bytes, checked: r.now()}
+				r.known[v.ID] = vf
 				r.mu.Unlock()
 				mu.Lock()
 				listed++
@@ -226,4 +257,66 @@ feed:
 		return listed, firstErr
 	}
 	return listed, ctx.Err()
+}
+
+// Ready is closed when the first sweep has completed.
+func (r *Registry) Ready() <-chan struct{} { return r.ready }
+
+// Index returns the package files of the last complete sweep, for the
+// package blob check; false before the first. Its Listed time is when the
+// oldest of those file lists was read.
+func (r *Registry) Index() (*pkgstore.Index, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	select {
+	case <-r.ready:
+	default:
+		return nil, false
+	}
+	listed := r.now()
+	versions := make([]pkgstore.Version, 0, len(r.last))
+	n := 0
+	for _, v := range r.last {
+		n += len(r.known[v.ID].refs)
+	}
+	files := make([]pkgstore.File, 0, n)
+	for _, v := range r.last {
+		k, ok := r.known[v.ID]
+		if !ok {
+			continue // deleted between its listing and its file listing
+		}
+		vi := int32(len(versions))
+		versions = append(versions, pkgstore.Version{Owner: v.Owner, Type: v.Type, Name: v.Name, Version: v.Version, ID: v.ID})
+		for _, f := range k.refs {
+			files = append(files, pkgstore.File{Digest: f.sha256, Size: f.size, Version: vi})
+		}
+		if k.checked.Before(listed) {
+			listed = k.checked
+		}
+	}
+	return pkgstore.NewIndex(versions, files, listed), true
+}
+
+// Relist lists the files of one version again (the package blob check
+// confirms a problem with it before reporting it) and remembers the answer.
+// A version deleted since is pkgstore.ErrVersionGone.
+func (r *Registry) Relist(ctx context.Context, v pkgstore.Version) ([]pkgstore.ConfirmedFile, error) {
+	files, err := r.client.PackageFiles(ctx, PackageVersion{ID: v.ID, Owner: v.Owner, Type: v.Type, Name: v.Name, Version: v.Version})
+	if errors.Is(err, ErrVersionNotFound) {
+		return nil, pkgstore.ErrVersionGone
+	}
+	if err != nil {
+		return nil, err
+	}
+	vf := newVersionFiles(files, r.now())
+	r.mu.Lock()
+	if _, ok := r.known[v.ID]; ok {
+		r.known[v.ID] = vf
+	}
+	r.mu.Unlock()
+	out := make([]pkgstore.ConfirmedFile, len(files))
+	for i, f := range files {
+		out[i] = pkgstore.ConfirmedFile{Name: f.Name, Digest: f.SHA256, Size: f.Size}
+	}
+	return out, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/railiance/forge-exporter/internal/pkgstore"
 	"github.com/railiance/forge-exporter/internal/testenv/giteafake"
 )
 
@@ -204,5 +205,73 @@ func TestRegistryKeepsAVersionMissingFromOneSweep(t *testing.T) {
 	f.Mu.Unlock()
 	if s := sweep(); s.FileListings != 1 {
 		t.Errorf("after two missed sweeps: %d listings, want 1", s.FileListings)
+	}
+}
+
+// TestRegistryIndexForTheBlobCheck: the index holds every file's digest
+// and size from the last complete sweep, a file listed twice counts once,
+// a version deleted between the version list and its file listing does
+// not fail the sweep, and Relist answers with names and says when a
+// version is gone.
+func TestRegistryIndexForTheBlobCheck(t *testing.T) {
+	f := giteafake.New(t, testToken)
+	shared := strings.Repeat("ab", 32)
+	f.Packages["acme"] = []giteafake.Package{
+		{ID: 1, Type: "pypi", Name: "lib", Version: "1.0", Sizes: []int64{10, 20}, SHA256: []string{shared}, Names: []string{"lib-1.0.tar.gz", "lib-1.0-py3-none-any.whl"}},
+		{ID: 2, Type: "generic", Name: "tool", Version: "2", Sizes: []int64{10}, SHA256: []string{shared}},
+		{ID: 3, Type: "generic", Name: "deleted", Version: "1", Sizes: []int64{1}},
+	}
+	f.Hook = func(w http.ResponseWriter, r *http.Request) bool {
+		switch {
+		case strings.Contains(r.URL.Path, "/deleted/"):
+			http.NotFound(w, r)
+			return true
+		case strings.HasSuffix(r.URL.Path, "/tool/2/files"):
+			// The same file twice, as a buggy proxy or a join might list it.
+			giteafake.WriteJSON(w, []map[string]any{
+				{"id": 7, "size": 10, "name": "tool.bin", "sha256": shared},
+				{"id": 7, "size": 10, "name": "tool.bin", "sha256": shared},
+			})
+			return true
+		}
+		return false
+	}
+	c, _, _ := newClient(t, f.URL, Options{})
+	now := time.Unix(1_800_000_000, 0)
+	reg := NewRegistry(c, RegistryOptions{Owners: []string{"acme"}, Now: func() time.Time { return now }})
+	if _, ok := reg.Index(); ok {
+		t.Fatal("an index before the first sweep")
+	}
+	if _, err := reg.Sweep(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-reg.Ready():
+	default:
+		t.Fatal("not ready after a complete sweep")
+	}
+	idx, ok := reg.Index()
+	if !ok || len(idx.Versions) != 2 || len(idx.Files) != 3 || !idx.Listed.Equal(now) {
+		t.Fatalf("index %+v", idx)
+	}
+	if idx.Files[1].Digest.String() != shared || idx.Files[2].Digest.String() != shared || idx.Files[0].Digest.String() >= shared {
+		t.Errorf("files not sorted by digest: %+v", idx.Files)
+	}
+	files, err := reg.Relist(context.Background(), idx.Versions[0])
+	if err != nil || len(files) != 2 || files[0].Name != "lib-1.0.tar.gz" || files[0].Digest.String() != shared || files[1].Size != 20 {
+		t.Errorf("relist: %+v %v", files, err)
+	}
+	f.Mu.Lock()
+	f.Packages["acme"] = f.Packages["acme"][1:]
+	f.Mu.Unlock()
+	if _, err := reg.Relist(context.Background(), idx.Versions[0]); !errors.Is(err, pkgstore.ErrVersionGone) {
+		t.Errorf("relisting a deleted version: %v", err)
+	}
+	// A malformed digest is a malformed answer, never a silently skipped file.
+	f.Mu.Lock()
+	f.Packages["acme"] = []giteafake.Package{{ID: 9, Type: "npm", Name: "x", Version: "1", Sizes: []int64{1}, SHA256: []string{"nothex"}}}
+	f.Mu.Unlock()
+	if _, err := reg.Sweep(context.Background()); err == nil || !strings.Contains(err.Error(), `has no valid sha256 ("nothex")`) {
+		t.Errorf("malformed sha256: %v", err)
 	}
 }

@@ -9,6 +9,8 @@
 package giteafake
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -61,6 +63,20 @@ type Package struct {
 	ID                  int64
 	Type, Name, Version string
 	Sizes               []int64
+	// SHA256 are the files' digests (lowercase hex); a file without one
+	// gets a digest derived from the version ID and its index.
+	SHA256 []string
+	// Names are the files' names; a file without one is named f<index>.
+	Names []string
+}
+
+// FileSHA256 returns the digest the fake lists for file i of p.
+func (p Package) FileSHA256(i int) string {
+	if i < len(p.SHA256) {
+		return p.SHA256[i]
+	}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("giteafake %d/%d", p.ID, i)))
+	return hex.EncodeToString(sum[:])
 }
 
 // New starts a fake Gitea 1.26.4 that accepts token; it stops when the test ends.
@@ -180,7 +196,11 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 				if p.Type == segs[1] && p.Name == segs[2] && p.Version == segs[3] {
 					var out []map[string]any
 					for i, sz := range p.Sizes {
-						out = append(out, map[string]any{"id": i, "size": sz, "name": fmt.Sprintf("f%d", i)})
+						name := fmt.Sprintf("f%d", i)
+						if i < len(p.Names) {
+							name = p.Names[i]
+						}
+						out = append(out, map[string]any{"id": i, "size": sz, "name": name, "sha256": p.FileSHA256(i)})
 					}
 					WriteJSON(w, out)
 					return
