@@ -142,7 +142,9 @@ func (g *Gitea) run(t TB, dir string, env []string, name string, args ...string)
 	}
 }
 
-func (g *Gitea) scrub(err error) string { return strings.ReplaceAll(err.Error(), g.AdminToken, "<token>") }
+func (g *Gitea) scrub(err error) string {
+	return strings.ReplaceAll(err.Error(), g.AdminToken, "<token>")
+}
 
 func write(t TB, path, content string) {
 	t.Helper()
