@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 
+	"github.com/railiance/forge-exporter/internal/testenv"
 	"github.com/railiance/forge-exporter/internal/testenv/kubeenv"
 	"github.com/railiance/forge-exporter/internal/testenv/proc"
 )
@@ -49,20 +50,15 @@ spec:
   cluster: {name: gitea-db}
 `
 
-// startKubeBackups starts the API server and the exporter reading it. It
-// returns nil when the real servers are not built on this machine (never
-// under CI=true, where that fails the test): the scenario then runs on
-// fixture series.
+// startKubeBackups starts the API server (building it first on a machine
+// that has not yet) and the exporter reading it.
 func startKubeBackups(t *testing.T, dir, exporterBin string) *kubeBackups {
 	t.Helper()
 	ctx := context.Background()
+	kubeenv.RequireBinaries(t)
 	env, err := kubeenv.Start(ctx, kubeenv.Options{})
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("real kube-apiserver for the CNPG scenario: %v", err)
-		}
-		t.Logf("no real kube-apiserver here (%v): the CNPG scenario runs on fixture series", err)
-		return nil
+		t.Fatalf("real kube-apiserver for the CNPG scenario: %v", err)
 	}
 	t.Cleanup(func() { env.Stop() })
 	if _, err := env.Apply(ctx, []byte(cnpgManifest)); err != nil {
@@ -105,7 +101,7 @@ kubernetes:
   persistentvolumes: false
   discovery_interval: 1s
 `), 0o644))
-	kb.target, err = proc.FreeAddr()
+	kb.target, err = testenv.FreeAddr()
 	must(t, err)
 	exporter, err := proc.Start("forge-exporter (kube)", exporterBin, filepath.Join(dir, "forge-exporter-kube.log"),
 		[]string{"--config.file=" + cfg, "--web.listen-address=" + kb.target}, proc.Options{})

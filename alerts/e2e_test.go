@@ -13,13 +13,13 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/railiance/forge-exporter/internal/testenv"
 	"github.com/railiance/forge-exporter/internal/testenv/proc"
 	"github.com/railiance/forge-exporter/internal/testenv/promenv"
 )
@@ -63,7 +63,7 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building forge-exporter: %v\n%s", err, out)
 	}
-	exporterAddr, err := proc.FreeAddr()
+	exporterAddr, err := testenv.FreeAddr()
 	must(t, err)
 	exporter, err := proc.Start("forge-exporter", exporterBin, filepath.Join(dir, "forge-exporter.log"),
 		[]string{"--config.file=../examples/forge-exporter.yaml", "--web.listen-address=" + exporterAddr}, proc.Options{})
@@ -74,18 +74,14 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 	must(t, exporter.WaitReady(waitCtx, "http://"+exporterAddr+"/-/ready"))
 
 	// The database: CNPG objects on a real kube-apiserver read by a second
-	// exporter, or (where the real servers are not built, never in CI)
-	// fixture series.
+	// exporter (built on first use; never replaced by fixture series).
 	kb := startKubeBackups(t, dir, exporterBin)
 
 	// The fixture target: the exporter's own exposition plus fixture families.
-	fx := &fixture{exporterURL: "http://" + exporterAddr + "/metrics", lastBackup: time.Now().Add(-time.Hour), cnpgFromKube: kb != nil}
+	fx := &fixture{exporterURL: "http://" + exporterAddr + "/metrics"}
 	target := serve(t, fx)
 	targetURL, _ := url.Parse(target)
-	dbTarget, targets := targetURL.Host, []string{targetURL.Host}
-	if kb != nil {
-		dbTarget, targets = kb.target, append(targets, kb.target)
-	}
+	dbTarget, targets := kb.target, []string{targetURL.Host, kb.target}
 
 	// The webhook receiver.
 	hook := &promenv.Webhook{}
@@ -124,11 +120,7 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 
 	// 2. The backup goes stale: the last completed backup is 3 days old
 	// against a daily schedule (allowed: 2 × 1d + 1h = 2d 1h).
-	if kb != nil {
-		kb.goStale(t) // the recent Backup is deleted; the newest left is 3 days old
-	} else {
-		fx.setLastBackup(time.Now().Add(-72 * time.Hour))
-	}
+	kb.goStale(t) // the recent Backup is deleted; the newest left is 3 days old
 	firing := waitNotification(t, hook, "ForgeDatabaseBackupStale", "firing")
 	if firing.Receiver != "platform-pager" || firing.Path != "/platform-pager" {
 		t.Errorf("the page went to receiver %q at %s, want platform-pager (critical, layer platform)", firing.Receiver, firing.Path)
@@ -152,11 +144,7 @@ func TestEndToEndPrometheusAlertmanager(t *testing.T) {
 	}
 
 	// 3. The backup completes: the resolved notification follows.
-	if kb != nil {
-		kb.complete(t) // a new Backup reaches phase completed
-	} else {
-		fx.setLastBackup(time.Now())
-	}
+	kb.complete(t) // a new Backup reaches phase completed
 	resolved := waitNotification(t, hook, "ForgeDatabaseBackupStale", "resolved")
 	if resolved.Labels["cluster"] != "gitea-db" || resolved.Annotations["runbook_url"] != firing.Annotations["runbook_url"] {
 		t.Errorf("resolved notification is for another alert: %v %v", resolved.Labels, resolved.Annotations)
@@ -206,58 +194,17 @@ func checkDashboards(t *testing.T, prom *promAPI) {
 }
 
 // fixture serves the real exporter's exposition plus the families it does
-// not export on the example configuration (Kubernetes, Gitea and evidence
-// collectors need a cluster, a Gitea or records). A family the exporter
-// does export always comes from the exporter; the CNPG families the scenario
-// drives must come from the fixture, and the test says so if that changes.
+// not export on the example configuration (Gitea and evidence collectors
+// need a Gitea or records). A family the exporter does export always comes
+// from the exporter; the CNPG and Kubernetes-health families come from the
+// second exporter, which reads the real API server.
 type fixture struct {
 	exporterURL string
-	// cnpgFromKube leaves the CNPG and Kubernetes-health families to the
-	// exporter that reads the real API server.
-	cnpgFromKube bool
-	mu           sync.Mutex
-	lastBackup   time.Time
-}
-
-// scenarioFamilies are driven by the test and must not come from the exporter.
-var scenarioFamilies = []string{"forge_cnpg_backup_last_success_timestamp_seconds", "forge_cnpg_scheduled_backup_interval_seconds"}
-
-func (f *fixture) setLastBackup(t time.Time) {
-	f.mu.Lock()
-	f.lastBackup = t
-	f.mu.Unlock()
 }
 
 func (f *fixture) exposition(now time.Time) string {
-	f.mu.Lock()
-	last := f.lastBackup
-	f.mu.Unlock()
 	ts := func(d time.Duration) string { return fmt.Sprintf("%d", now.Add(-d).Unix()) }
-	return `# TYPE forge_cnpg_scheduled_backups gauge
-forge_cnpg_scheduled_backups{namespace="databases",cluster="gitea-db"} 1
-# TYPE forge_cnpg_scheduled_backup_interval_seconds gauge
-forge_cnpg_scheduled_backup_interval_seconds{namespace="databases",cluster="gitea-db",scheduledbackup="gitea-db-daily"} 86400
-# TYPE forge_cnpg_scheduled_backup_suspended gauge
-forge_cnpg_scheduled_backup_suspended{namespace="databases",cluster="gitea-db",scheduledbackup="gitea-db-daily"} 0
-# TYPE forge_cnpg_backup_last_success_timestamp_seconds gauge
-forge_cnpg_backup_last_success_timestamp_seconds{namespace="databases",cluster="gitea-db"} ` + fmt.Sprint(last.Unix()) + `
-# TYPE forge_cnpg_backup_last_failure_timestamp_seconds gauge
-forge_cnpg_backup_last_failure_timestamp_seconds{namespace="databases",cluster="gitea-db"} ` + ts(10*24*time.Hour) + `
-# TYPE forge_cnpg_recoverability_point_timestamp_seconds gauge
-forge_cnpg_recoverability_point_timestamp_seconds{namespace="databases",cluster="gitea-db",source="objectstore"} ` + ts(7*24*time.Hour) + `
-# TYPE forge_exporter_kube_resource_available gauge
-forge_exporter_kube_resource_available{group="postgresql.cnpg.io",resource="backups"} 1
-forge_exporter_kube_resource_available{group="snapshot.storage.k8s.io",resource="volumesnapshots"} 0
-# TYPE forge_exporter_kube_last_sync_timestamp_seconds gauge
-forge_exporter_kube_last_sync_timestamp_seconds{group="postgresql.cnpg.io",resource="backups"} ` + ts(30*time.Second) + `
-# TYPE forge_cnpg_backups gauge
-forge_cnpg_backups{namespace="databases",cluster="gitea-db",phase="completed"} 2
-forge_cnpg_backups{namespace="databases",cluster="gitea-db",phase="failed"} 1
-# TYPE forge_cnpg_backup_last_duration_seconds gauge
-forge_cnpg_backup_last_duration_seconds{namespace="databases",cluster="gitea-db"} 300
-# TYPE forge_cnpg_continuous_archiving gauge
-forge_cnpg_continuous_archiving{namespace="databases",cluster="gitea-db"} 1
-# TYPE forge_pvc_requested_bytes gauge
+	return `# TYPE forge_pvc_requested_bytes gauge
 forge_pvc_requested_bytes{namespace="default",persistentvolumeclaim="gitea-shared-storage",storageclass="local-path"} 10737418240
 # TYPE forge_volume_backup_configured gauge
 forge_volume_backup_configured{namespace="default",persistentvolumeclaim="gitea-shared-storage"} 1
@@ -330,12 +277,6 @@ func (f *fixture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "fixture exposition: "+err.Error(), http.StatusInternalServerError)
 		return
 	}
-	for _, name := range scenarioFamilies {
-		if _, ok := exported[name]; ok && !f.cnpgFromKube {
-			http.Error(w, name+" now comes from the exporter itself: drive the scenario through its source (the Kubernetes test API server)", http.StatusInternalServerError)
-			return
-		}
-	}
 	w.Header().Set("Content-Type", string(expfmt.NewFormat(expfmt.TypeTextPlain)))
 	w.Write(real)
 	names := make([]string, 0, len(fixed))
@@ -344,7 +285,7 @@ func (f *fixture) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		if _, ok := exported[n]; ok || (f.cnpgFromKube && (strings.HasPrefix(n, "forge_cnpg_") || strings.HasPrefix(n, "forge_exporter_kube_"))) {
+		if _, ok := exported[n]; ok || strings.HasPrefix(n, "forge_cnpg_") || strings.HasPrefix(n, "forge_exporter_kube_") {
 			continue
 		}
 		expfmt.MetricFamilyToText(w, fixed[n])

@@ -19,25 +19,8 @@ import (
 	"github.com/railiance/forge-exporter/internal/config"
 	"github.com/railiance/forge-exporter/internal/exporter"
 	"github.com/railiance/forge-exporter/internal/sampler"
+	"github.com/railiance/forge-exporter/internal/testenv"
 )
-
-// syncBuffer is a log destination safe for concurrent writers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
@@ -48,7 +31,7 @@ type giteaEnv struct {
 	t       *testing.T
 	deps    *Deps
 	named   []exporter.Named
-	logs    *syncBuffer
+	logs    *testenv.Buffer
 	outputs []string
 	mu      sync.Mutex
 }
@@ -63,7 +46,7 @@ func startGitea(t *testing.T, cfg config.Gitea, names ...string) *giteaEnv {
 // startCollectors is startGitea for a whole configuration.
 func startCollectors(t *testing.T, cfg *config.Config, names ...string) *giteaEnv {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	e := &giteaEnv{t: t, logs: logs}
 	e.deps = &Deps{

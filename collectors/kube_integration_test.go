@@ -24,6 +24,7 @@ import (
 	"github.com/railiance/forge-exporter/internal/config"
 	"github.com/railiance/forge-exporter/internal/kube"
 	"github.com/railiance/forge-exporter/internal/sampler"
+	"github.com/railiance/forge-exporter/internal/testenv"
 	"github.com/railiance/forge-exporter/internal/testenv/kubeenv"
 )
 
@@ -33,7 +34,7 @@ import (
 type kubeExporter struct {
 	t    *testing.T
 	inst *Instance
-	logs *syncBuffer
+	logs *testenv.Buffer
 }
 
 func startKubeExporter(t *testing.T, configYAML string) *kubeExporter {
@@ -43,7 +44,7 @@ func startKubeExporter(t *testing.T, configYAML string) *kubeExporter {
 	must(t, os.WriteFile(path, []byte(configYAML), 0o600))
 	cfg, err := config.Load(path)
 	must(t, err)
-	logs := &syncBuffer{}
+	logs := &testenv.Buffer{}
 	logger := slog.New(slog.NewTextHandler(logs, nil))
 	inst, err := Build(Specs(), cfg, logger, sampler.NewMetrics(prometheus.NewRegistry()))
 	must(t, err)

@@ -24,10 +24,10 @@ func mountTmpfs(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
 	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=1m,nr_inodes=64,mode=0755"); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("mount tmpfs: %v", err)
+		if os.Geteuid() != 0 {
+			t.Skipf("mount tmpfs needs root (CI runs as root): %v", err)
 		}
-		t.Skipf("mount tmpfs (needs root): %v", err)
+		t.Fatalf("mount tmpfs as root: %v", err)
 	}
 	t.Cleanup(func() {
 		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/railiance/forge-exporter/internal/testenv"
 	"github.com/railiance/forge-exporter/internal/testenv/forgestack"
 	"github.com/railiance/forge-exporter/internal/testenv/promenv"
 )
@@ -159,30 +160,18 @@ func TestWholeForge(t *testing.T) {
 	t.Logf("whole-forge scenario took %.1fs", time.Since(t0).Seconds())
 }
 
+// requireBinaries builds the real servers this machine has not built yet
+// and fails the test when a server is missing (skipped only under -short).
 func requireBinaries(t *testing.T) {
 	t.Helper()
-	root, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var missing []string
 	for _, name := range forgestack.RealBinaries() {
-		if _, err := forgestack.RealBinary(root+"/..", name); err != nil {
-			missing = append(missing, err.Error())
-		}
+		testenv.RequireBinary(t, name)
 	}
 	for _, name := range []string{"prometheus", "prometheus-alertmanager"} {
 		if _, err := promenv.Binary(name); err != nil {
-			missing = append(missing, err.Error())
+			t.Fatal(err)
 		}
 	}
-	if len(missing) == 0 {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal(strings.Join(missing, "; "))
-	}
-	t.Skip(strings.Join(missing, "; "))
 }
 
 func waitNotification(t *testing.T, hook *promenv.Webhook, e forgestack.Expectation, status string) promenv.Notification {

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -21,6 +20,8 @@ import (
 	"time"
 
 	"k8s.io/klog/v2"
+
+	"github.com/railiance/forge-exporter/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -46,45 +47,17 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// freeAddr returns a loopback address with a port that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // process is a running forge-exporter binary.
 type process struct {
 	cmd  *exec.Cmd
 	addr string
-	logs *syncBuffer
-}
-
-type syncBuffer struct {
-	mu  chan struct{}
-	buf bytes.Buffer
-}
-
-func newSyncBuffer() *syncBuffer { return &syncBuffer{mu: make(chan struct{}, 1)} }
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.Write(p)
-}
-func (b *syncBuffer) String() string {
-	b.mu <- struct{}{}
-	defer func() { <-b.mu }()
-	return b.buf.String()
+	logs *testenv.Buffer
 }
 
 // startBinary runs the exporter with args and waits until /-/ready answers.
 func startBinary(t *testing.T, args ...string) *process {
 	t.Helper()
-	p := &process{addr: freeAddr(t), logs: newSyncBuffer()}
+	p := &process{addr: testenv.MustFreeAddr(t), logs: &testenv.Buffer{}}
 	p.cmd = exec.Command(binary, append([]string{"--web.listen-address=" + p.addr}, args...)...)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	if err := p.cmd.Start(); err != nil {
@@ -115,7 +88,7 @@ func startBinary(t *testing.T, args ...string) *process {
 	return p
 }
 
-func waitFor(t *testing.T, what string, cond func() bool, logs *syncBuffer) {
+func waitFor(t *testing.T, what string, cond func() bool, logs *testenv.Buffer) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -283,7 +256,7 @@ func TestCheckConfig(t *testing.T) {
 }
 
 func TestServeRefusesBrokenConfig(t *testing.T) {
-	cmd := exec.Command(binary, "--config.file=../../internal/config/testdata/invalid-unknown-key.yaml", "--web.listen-address="+freeAddr(t))
+	cmd := exec.Command(binary, "--config.file=../../internal/config/testdata/invalid-unknown-key.yaml", "--web.listen-address="+testenv.MustFreeAddr(t))
 	out, err := cmd.CombinedOutput()
 	if err == nil {
 		t.Fatal("exporter started on a broken config")
@@ -306,7 +279,7 @@ func TestVersion(t *testing.T) {
 // TestClientGoLogsFollowLogFormat: what client-go logs through klog comes
 // out as the exporter's own JSON lines, with the level mapped.
 func TestClientGoLogsFollowLogFormat(t *testing.T) {
-	buf := newSyncBuffer()
+	buf := &testenv.Buffer{}
 	if _, err := newLogger("info", "json", buf); err != nil {
 		t.Fatal(err)
 	}

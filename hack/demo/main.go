@@ -11,9 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -46,19 +44,8 @@ func run(alertFor string, noWait bool) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	for _, name := range forgestack.RealBinaries() {
-		if _, err := forgestack.RealBinary(root, name); err == nil {
-			continue
-		}
-		say("building the real %s once per machine (hack/realbin.sh ensure %s; minutes on a cold cache) ...", name, name)
-		cmd := exec.CommandContext(ctx, filepath.Join(root, "hack", "realbin.sh"), "ensure", name)
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Run(); err != nil {
-			fmt.Fprintf(os.Stderr, "demo: hack/realbin.sh ensure %s: %v\n", name, err)
-			return 1
-		}
-	}
-
+	// forgestack.Start builds the real servers this machine has not built yet
+	// (hack/realbin.sh says what it builds; minutes, once per machine).
 	stack, err := forgestack.Start(ctx, forgestack.Options{RepoRoot: root, Progress: say, AlertFor: alertFor})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)

@@ -39,6 +39,7 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 
+	"github.com/railiance/forge-exporter/internal/testenv"
 	"github.com/railiance/forge-exporter/internal/testenv/kubeenv"
 )
 
@@ -62,7 +63,7 @@ var (
 
 func run(nBackups, nPVCs, nSchedules, nScrapes int) error {
 	ctx := context.Background()
-	root, err := kubeenv.RepoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		return err
 	}
@@ -141,7 +142,7 @@ kubernetes:
 // measure runs the exporter binary on cfg, waits for full caches, and
 // times nScrapes scrapes.
 func measure(work, bin, cfg string, proxy *proxy, nBackups, nPVCs, nSchedules, nScrapes int) error {
-	addr, err := freeAddr()
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		return err
 	}
@@ -291,15 +292,6 @@ func cpuTime(pid int) (time.Duration, error) {
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	const clkTck = 100 // USER_HZ on Linux
 	return time.Duration(utime+stime) * time.Second / clkTck, nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // proxy forwards to the API server and counts the requests it sees.

@@ -1,7 +1,6 @@
 package charttest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -33,6 +31,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
+	"github.com/railiance/forge-exporter/internal/testenv"
 	"github.com/railiance/forge-exporter/internal/testenv/kubeenv"
 )
 
@@ -443,7 +442,7 @@ spec:
 	ctx := context.Background()
 	// A restore-drill evidence record in a ConfigMap carrying the label the
 	// namespaced values select (ci/namespaced-values.yaml).
-	record, err := os.ReadFile(filepath.Join(repoRoot(t), "examples/evidence/2026-11-24-source-forge.yaml"))
+	record, err := os.ReadFile(filepath.Join(testenv.MustRepoRoot(t), "examples/evidence/2026-11-24-source-forge.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -727,7 +726,7 @@ func (c *cluster) checkRBAC(t *testing.T, cfg *rest.Config, rules []rbacRule, na
 // config are dropped: they need the pod's mounts and a Gitea, not the API
 // server. It returns the exposition once every Kubernetes collector
 // reports success, and the exporter's log.
-func runExporter(t *testing.T, c *cluster, bin string, sa *rest.Config, rendered string, kubeCollectors []string, wantSuccess bool, waitFor ...string) (metrics string, log *syncBuffer) {
+func runExporter(t *testing.T, c *cluster, bin string, sa *rest.Config, rendered string, kubeCollectors []string, wantSuccess bool, waitFor ...string) (metrics string, log *testenv.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
 	kc := filepath.Join(dir, "sa.kubeconfig")
@@ -765,7 +764,7 @@ func runExporter(t *testing.T, c *cluster, bin string, sa *rest.Config, rendered
 	}
 	addr := l.Addr().String()
 	l.Close()
-	log = &syncBuffer{}
+	log = &testenv.Buffer{}
 	cmd := exec.Command(bin, "--config.file="+cfgFile, "--web.listen-address="+addr)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := cmd.Start(); err != nil {
@@ -833,28 +832,9 @@ func buildExporter(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "forge-exporter")
 	build := exec.Command("go", "build", "-o", bin, "./cmd/forge-exporter")
-	build.Dir = repoRoot(t)
+	build.Dir = testenv.MustRepoRoot(t)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building the exporter: %v\n%s", err, out)
 	}
 	return bin
-}
-
-// syncBuffer is the exporter's log: written by the process's output copier,
-// read by the test while the process runs.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

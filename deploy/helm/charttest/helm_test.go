@@ -16,6 +16,7 @@ import (
 
 	"github.com/railiance/forge-exporter/collectors"
 	"github.com/railiance/forge-exporter/internal/config"
+	"github.com/railiance/forge-exporter/internal/testenv"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files and the generated part of values.schema.json")
@@ -34,30 +35,15 @@ var valueSets = []struct{ name, file string }{
 	{"everything", "ci/everything-values.yaml"},
 }
 
-func repoRoot(t testing.TB) string {
-	t.Helper()
-	root, err := filepath.Abs("../../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return root
+func chartDir(t testing.TB) string {
+	return filepath.Join(testenv.MustRepoRoot(t), "deploy/helm/forge-exporter")
 }
 
-func chartDir(t testing.TB) string { return filepath.Join(repoRoot(t), "deploy/helm/forge-exporter") }
-
-// realBin returns the path of a binary built by hack/realbin.sh. Missing in
-// CI is a failure; locally it is a skip while the background build runs.
+// realBin returns a binary built by hack/realbin.sh, building it first on
+// a machine that has not yet (skipped only under -short).
 func realBin(t testing.TB, name string) string {
 	t.Helper()
-	out, err := exec.Command(filepath.Join(repoRoot(t), "hack/realbin.sh"), "path", name).Output()
-	if err != nil {
-		msg := fmt.Sprintf("%s is not built yet (hack/realbin.sh ensure %s)", name, name)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return strings.TrimSpace(string(out))
+	return testenv.RequireBinary(t, name)
 }
 
 // helm runs the real helm binary with a private, empty Helm home so that no
@@ -382,7 +368,7 @@ func podOf(t testing.TB, docs []map[string]any) (pod, container map[string]any) 
 
 // docs/helm.md shows the contract's values file verbatim.
 func TestReadmeShowsContractValues(t *testing.T) {
-	readme, err := os.ReadFile(filepath.Join(repoRoot(t), "docs", "helm.md"))
+	readme, err := os.ReadFile(filepath.Join(testenv.MustRepoRoot(t), "docs", "helm.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -444,7 +430,7 @@ func TestRBACMatchesDocumentedRBAC(t *testing.T) {
 		{"examples/rbac/namespaced.yaml", "ci/namespaced-values.yaml"},
 	} {
 		t.Run(filepath.Base(c.example), func(t *testing.T) {
-			doc, err := os.ReadFile(filepath.Join(repoRoot(t), c.example))
+			doc, err := os.ReadFile(filepath.Join(testenv.MustRepoRoot(t), c.example))
 			if err != nil {
 				t.Fatal(err)
 			}

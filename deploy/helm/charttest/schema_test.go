@@ -14,6 +14,7 @@ import (
 
 	"github.com/railiance/forge-exporter/collectors"
 	"github.com/railiance/forge-exporter/internal/config"
+	"github.com/railiance/forge-exporter/internal/testenv"
 )
 
 // durationPattern accepts what config.Duration (Prometheus's
@@ -163,7 +164,7 @@ func listFiles(t testing.TB, dir, glob string) map[string][]byte {
 // dashboards/ differ from the sources in either direction.
 func TestChartSyncedFiles(t *testing.T) {
 	for _, s := range syncedSets {
-		src := listFiles(t, filepath.Join(repoRoot(t), s.src), s.glob)
+		src := listFiles(t, filepath.Join(testenv.MustRepoRoot(t), s.src), s.glob)
 		dst := listFiles(t, filepath.Join(chartDir(t), s.dst), s.glob)
 		if len(src) == 0 && len(dst) == 0 {
 			t.Logf("%s/%s: nothing in the repository yet, and nothing in the chart: in sync", s.src, s.glob)

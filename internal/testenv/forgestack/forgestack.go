@@ -46,6 +46,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/railiance/forge-exporter/internal/testenv"
 	"github.com/railiance/forge-exporter/internal/testenv/giteaenv"
 	"github.com/railiance/forge-exporter/internal/testenv/kubeenv"
 	"github.com/railiance/forge-exporter/internal/testenv/proc"
@@ -121,7 +122,7 @@ func Start(ctx context.Context, opts Options) (s *Stack, err error) {
 		s.progress = func(string, ...any) {}
 	}
 	if s.root = opts.RepoRoot; s.root == "" {
-		if s.root, err = repoRoot(); err != nil {
+		if s.root, err = testenv.RepoRoot(); err != nil {
 			return nil, err
 		}
 	}
@@ -232,7 +233,8 @@ func (s *Stack) checkBinaries(ctx context.Context) error {
 		}
 	}
 	for _, name := range realBinaries {
-		if _, err := RealBinary(s.root, name); err != nil {
+		// Builds what this machine has not built yet; realbin says so.
+		if _, err := testenv.EnsureBinary(s.root, name); err != nil {
 			return err
 		}
 	}
@@ -241,16 +243,6 @@ func (s *Stack) checkBinaries(ctx context.Context) error {
 
 // realBinaries are the servers hack/realbin.sh builds that the stack runs.
 var realBinaries = []string{"etcd", "kube-apiserver", "gitea"}
-
-// RealBinary returns the cached binary hack/realbin.sh built, or an error
-// saying how to build it.
-func RealBinary(root, name string) (string, error) {
-	out, err := exec.Command(filepath.Join(root, "hack", "realbin.sh"), "path", name).Output()
-	if err != nil {
-		return "", fmt.Errorf("the %s binary is not built yet: run hack/realbin.sh ensure %s (once per machine)", name, name)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
 
 // RealBinaries lists the binaries Start needs from hack/realbin.sh.
 func RealBinaries() []string { return append([]string(nil), realBinaries...) }
@@ -262,21 +254,4 @@ func (s *Stack) buildExporter(ctx context.Context) error {
 		return fmt.Errorf("%v\n%s", err, out)
 	}
 	return nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if b, err := os.ReadFile(filepath.Join(dir, "go.mod")); err == nil && strings.Contains(string(b), "module github.com/railiance/forge-exporter\n") {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("forgestack: not inside the forge-exporter repository")
-		}
-		dir = parent
-	}
 }

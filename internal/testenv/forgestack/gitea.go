@@ -50,7 +50,9 @@ func (h *harnessT) Fatal(args ...any) { panic(harnessFatal{fmt.Sprint(args...)})
 func (h *harnessT) Fatalf(format string, args ...any) {
 	panic(harnessFatal{fmt.Sprintf(format, args...)})
 }
-func (h *harnessT) Skip(args ...any) { panic(harnessFatal{fmt.Sprint(args...)}) }
+func (h *harnessT) Skipf(format string, args ...any) {
+	panic(harnessFatal{fmt.Sprintf(format, args...)})
+}
 func (h *harnessT) Cleanup(f func()) {
 	h.s.onStop("gitea harness", func() error { f(); return nil })
 }

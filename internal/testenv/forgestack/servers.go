@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/railiance/forge-exporter/internal/testenv"
 	"github.com/railiance/forge-exporter/internal/testenv/proc"
 	"github.com/railiance/forge-exporter/internal/testenv/promenv"
 )
@@ -107,7 +108,7 @@ func (s *Stack) startExporter(ctx context.Context) error {
 	if err := os.WriteFile(cfg, []byte(s.exporterConfig()), 0o644); err != nil {
 		return err
 	}
-	addr, err := proc.FreeAddr()
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,6 @@ import (
 	"fmt"
 	"io"
 	"mime/multipart"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -63,6 +62,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/railiance/forge-exporter/internal/testenv"
 )
 
 // TB is the part of testing.TB the harness uses. A *testing.T satisfies
@@ -72,7 +73,7 @@ type TB interface {
 	Helper()
 	Fatal(args ...any)
 	Fatalf(format string, args ...any)
-	Skip(args ...any)
+	Skipf(format string, args ...any)
 	Cleanup(func())
 	TempDir() string
 }
@@ -98,58 +99,21 @@ type Gitea struct {
 
 	bin, config string
 	cmd         *exec.Cmd
-	logs        *lockedBuffer
+	logs        *testenv.Buffer
 }
 
-// RepoRoot returns the repository root (the directory with go.mod) above
-// the working directory.
-func RepoRoot(t TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("giteaenv: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// Binary returns the cached Gitea binary and its source directory (the
-// templates STATIC_ROOT_PATH points at). It fails the test in CI (CI=true)
-// and skips it elsewhere when the binary is not built yet.
+// Binary returns the Gitea binary and its source directory (the templates
+// STATIC_ROOT_PATH points at), building Gitea first when this machine has
+// not yet (testenv.RequireBinary: ~15 min once, skipped only under -short).
 func Binary(t TB) (bin, src string) {
 	t.Helper()
-	script := filepath.Join(RepoRoot(t), "hack", "realbin.sh")
-	out, err := exec.Command(script, "path", "gitea").Output()
-	if err != nil {
-		msg := "the Gitea binary is not built yet: run hack/realbin.sh ensure gitea (~15 min once per machine)"
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
+	bin = testenv.RequireBinary(t, "gitea")
+	script := filepath.Join(testenv.MustRepoRoot(t), "hack", "realbin.sh")
 	srcOut, err := exec.Command(script, "gitea-src").Output()
 	if err != nil {
 		t.Fatalf("hack/realbin.sh gitea-src: %v", err)
 	}
-	return strings.TrimSpace(string(out)), strings.TrimSpace(string(srcOut))
-}
-
-func freePort(t TB) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return bin, strings.TrimSpace(string(srcOut))
 }
 
 func randomHex(n int) string {
@@ -165,7 +129,11 @@ func Start(t TB, opts Options) *Gitea {
 	t.Helper()
 	bin, src := Binary(t)
 	dir := t.TempDir()
-	port := freePort(t)
+	ports, err := testenv.FreePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ports[0]
 	runUser := "root"
 	if u, err := user.Current(); err == nil {
 		runUser = u.Username
@@ -177,7 +145,7 @@ func Start(t TB, opts Options) *Gitea {
 		AdminPassword: "pw-" + randomHex(8),
 		bin:           bin,
 		config:        filepath.Join(dir, "app.ini"),
-		logs:          &lockedBuffer{},
+		logs:          &testenv.Buffer{},
 	}
 	api := ""
 	if opts.MaxResponseItems > 0 {
@@ -593,21 +561,4 @@ func connect(ctx context.Context, base, method string, headers map[string]string
 		return json.Unmarshal(b, out)
 	}
 	return nil
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -43,14 +43,12 @@
 package kubeenv
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -64,6 +62,8 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/railiance/forge-exporter/internal/testenv"
 )
 
 // User is a static token user the server knows from its token file.
@@ -112,26 +112,6 @@ type proc struct {
 	log  *os.File
 }
 
-// RepoRoot returns the forge-exporter checkout containing the working
-// directory (tests run in their package directory).
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		b, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-		if err == nil && bytes.Contains(b, []byte("module github.com/railiance/forge-exporter\n")) {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("kubeenv: not inside the forge-exporter repository")
-		}
-		dir = parent
-	}
-}
-
 // CRDDir returns the directory of upstream CRD manifests: $FORGE_CRD_DIR
 // when set, else ../shared/fixtures/crds beside the repository (where CI
 // puts it).
@@ -139,7 +119,7 @@ func CRDDir() (string, error) {
 	if d := os.Getenv("FORGE_CRD_DIR"); d != "" {
 		return d, nil
 	}
-	root, err := RepoRoot()
+	root, err := testenv.RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -163,32 +143,14 @@ func CRDFile(name string) (string, error) {
 	return p, nil
 }
 
-// Binary returns the cached path of a real server binary (etcd,
-// kube-apiserver, kubectl) from hack/realbin.sh, or an error saying how to
-// build it.
-func Binary(name string) (string, error) {
-	root, err := RepoRoot()
-	if err != nil {
-		return "", err
-	}
-	var stderr bytes.Buffer
-	cmd := exec.Command(filepath.Join(root, "hack", "realbin.sh"), "path", name)
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		return "", fmt.Errorf("kubeenv: %s is not available (%s): run hack/realbin.sh ensure %s", name, strings.TrimSpace(stderr.String()), name)
-	}
-	return strings.TrimSpace(string(out)), nil
-}
-
 // Start starts etcd and kube-apiserver, waits for /readyz and installs the
 // CRDs. On error nothing is left running.
 func Start(ctx context.Context, opts Options) (*Env, error) {
-	etcdBin, err := Binary("etcd")
+	etcdBin, err := testenv.Binary("etcd")
 	if err != nil {
 		return nil, err
 	}
-	apiBin, err := Binary("kube-apiserver")
+	apiBin, err := testenv.Binary("kube-apiserver")
 	if err != nil {
 		return nil, err
 	}
@@ -246,7 +208,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 var errExited = errors.New("process exited")
 
 func (e *Env) start(ctx context.Context, etcdBin, apiBin string, opts Options) error {
-	ports, err := freePorts(3)
+	ports, err := testenv.FreePorts(3)
 	if err != nil {
 		return err
 	}
@@ -374,25 +336,6 @@ func waitHTTP(ctx context.Context, p *proc, deadline time.Time, hc *http.Client,
 			return fmt.Errorf("kubeenv: %s not ready at %s after the start timeout (last answer: %s)\n%s", p.name, url, last, tailFile(p.log.Name(), 20))
 		}
 	}
-}
-
-func freePorts(n int) ([]int, error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			l.Close()
-		}
-	}()
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }
 
 func tailFile(path string, lines int) string {

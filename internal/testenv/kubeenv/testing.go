@@ -2,14 +2,14 @@ package kubeenv
 
 import (
 	"context"
-	"os"
 	"testing"
+
+	"github.com/railiance/forge-exporter/internal/testenv"
 )
 
 // ForTest starts an Env for a test and stops it on cleanup; on failure the
 // last lines of the server's log are added to the test output. When the
-// real binaries are not built it fails under CI=true (CI must run the real
-// thing) and skips otherwise, saying how to build them.
+// real binaries are not built yet it builds them (RequireBinaries).
 func ForTest(t testing.TB, opts Options) *Env {
 	t.Helper()
 	RequireBinaries(t)
@@ -31,16 +31,12 @@ func ForTest(t testing.TB, opts Options) *Env {
 	return env
 }
 
-// RequireBinaries fails (CI=true) or skips the test when etcd or
-// kube-apiserver is not built yet.
+// RequireBinaries builds etcd and kube-apiserver when this machine has not
+// yet (saying so), fails the test when they cannot be built, and skips it
+// only under -short (make test-quick).
 func RequireBinaries(t testing.TB) {
 	t.Helper()
 	for _, name := range []string{"etcd", "kube-apiserver"} {
-		if _, err := Binary(name); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%v", err)
-			}
-			t.Skipf("skipping outside CI: %v", err)
-		}
+		testenv.RequireBinary(t, name)
 	}
 }

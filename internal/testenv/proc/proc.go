@@ -129,17 +129,6 @@ func (p *Process) Tail(n int) string {
 	return strings.Join(lines, "\n")
 }
 
-// FreeAddr returns a free 127.0.0.1:PORT. Another process could take it
-// before the caller binds it; on a test machine that is rare enough.
-func FreeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
 // Serve serves h on a free loopback port and returns its base URL and a
 // function that shuts it down.
 func Serve(h http.Handler) (url string, stop func(), err error) {

@@ -28,6 +28,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/railiance/forge-exporter/internal/testenv"
 	"github.com/railiance/forge-exporter/internal/testenv/proc"
 )
 
@@ -142,7 +143,7 @@ func StartAlertmanager(ctx context.Context, dir, config string) (*Server, error)
 }
 
 func start(ctx context.Context, dir, name, bin string, args func(addr string) []string) (*Server, error) {
-	addr, err := proc.FreeAddr()
+	addr, err := testenv.FreeAddr()
 	if err != nil {
 		return nil, err
 	}
