@@ -31,24 +31,8 @@ type kubeBackups struct {
 
 var backupsGVR = schema.GroupVersionResource{Group: "postgresql.cnpg.io", Version: "v1", Resource: "backups"}
 
-const cnpgManifest = `apiVersion: v1
-kind: Namespace
-metadata: {name: databases}
----
-apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: gitea-db, namespace: databases}
-spec:
-  instances: 1
-  storage: {size: 1Gi}
----
-apiVersion: postgresql.cnpg.io/v1
-kind: ScheduledBackup
-metadata: {name: gitea-db-daily, namespace: databases}
-spec:
-  schedule: "0 0 2 * * *"
-  cluster: {name: gitea-db}
-`
+// cnpgManifest is the contract's database, as the demo seeds it.
+const cnpgManifest = kubeenv.ContractDatabase
 
 // startKubeBackups starts the API server (building it first on a machine
 // that has not yet) and the exporter reading it.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/railiance/forge-exporter/internal/exporter"
 	"github.com/railiance/forge-exporter/internal/sampler"
+	"github.com/railiance/forge-exporter/internal/testenv"
 	"github.com/railiance/forge-exporter/internal/walk"
 )
 
@@ -121,13 +122,7 @@ func startSampler(t *testing.T, name, root string) *sampler.Sampler[walk.Result]
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 30*time.Second, what, cond)
 }
 
 var stableDirectoryMetrics = []string{

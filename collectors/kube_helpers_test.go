@@ -11,6 +11,7 @@ import (
 	"github.com/railiance/forge-exporter/internal/exporter"
 	"github.com/railiance/forge-exporter/internal/kube"
 	"github.com/railiance/forge-exporter/internal/kube/kubefake"
+	"github.com/railiance/forge-exporter/internal/testenv"
 )
 
 // fakeKube returns a source on client-go fakes holding the objects of a
@@ -41,16 +42,8 @@ func runKube(t *testing.T, src *kube.Source, c exporter.Collector) {
 		cancel()
 		<-done
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testenv.Eventually(t, 20*time.Second, "the kube caches to sync", func() bool {
 		ch := make(chan prometheus.Metric, 10000)
-		err := c.Update(context.Background(), ch)
-		if !errors.Is(err, exporter.ErrNoData) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caches never synced: %v", err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return !errors.Is(c.Update(context.Background(), ch), exporter.ErrNoData)
+	})
 }

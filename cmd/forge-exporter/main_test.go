@@ -90,17 +90,14 @@ func startBinary(t *testing.T, args ...string) *process {
 
 func waitFor(t *testing.T, what string, cond func() bool, logs *testenv.Buffer) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			msg := ""
-			if logs != nil {
-				msg = logs.String()
+	if logs != nil {
+		defer func() {
+			if t.Failed() {
+				t.Logf("exporter log:\n%s", logs.String())
 			}
-			t.Fatalf("timed out waiting for %s\n%s", what, msg)
-		}
-		time.Sleep(20 * time.Millisecond)
+		}()
 	}
+	testenv.Eventually(t, 30*time.Second, what, cond)
 }
 
 func get(t *testing.T, url string) (int, string) {

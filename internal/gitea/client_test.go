@@ -1,7 +1,6 @@
 package gitea
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,10 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/railiance/forge-exporter/internal/testenv"
 	"github.com/railiance/forge-exporter/internal/testenv/giteafake"
 )
 
@@ -22,27 +21,10 @@ import (
 // line may contain it.
 const testToken = "forge-test-token-3c9d1e7f0a5b42c8"
 
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newClient(t *testing.T, url string, opts Options) (*Client, string, *logBuffer) {
+func newClient(t *testing.T, url string, opts Options) (*Client, string, *testenv.Buffer) {
 	t.Helper()
 	dir := t.TempDir()
-	logs := &logBuffer{}
+	logs := &testenv.Buffer{}
 	opts.URL = url
 	if opts.TokenFile == "" {
 		opts.TokenFile = giteafake.WriteToken(t, dir, testToken)

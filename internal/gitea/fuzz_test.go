@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/railiance/forge-exporter/internal/testenv"
 	"github.com/railiance/forge-exporter/internal/testenv/giteafake"
 )
 
@@ -84,7 +85,7 @@ func FuzzResponses(f *testing.F) {
 		cur.endpoint, cur.code, cur.total, cur.body = endpoint, int(code), total, body
 		mu.Unlock()
 		// A new client per input: no server info cached from the last one.
-		logs := &logBuffer{}
+		logs := &testenv.Buffer{}
 		c := New(Options{URL: fake.URL, TokenFile: giteafake.WriteToken(t, t.TempDir(), testToken), Timeout: 2 * time.Second, RequestsPerSecond: 1e6},
 			slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 		defer func() {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/railiance/forge-exporter/internal/kube"
 	"github.com/railiance/forge-exporter/internal/kube/kubefake"
+	"github.com/railiance/forge-exporter/internal/testenv"
 )
 
 // startSource runs a source on fake clients until the test ends.
@@ -44,13 +45,7 @@ func runSource(t *testing.T, s *kube.Source) {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, 20*time.Second, what, cond)
 }
 
 // metricValue gathers c and returns the sum of the named family's values.

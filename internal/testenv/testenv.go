@@ -6,6 +6,7 @@ package testenv
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -15,6 +16,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 const module = "module github.com/railiance/forge-exporter\n"
@@ -146,4 +150,15 @@ func RequireBinary(t TB, name string) string {
 		t.Fatalf("%v", err)
 	}
 	return p
+}
+
+// Eventually polls cond until it holds, and fails the test, naming what it
+// waited for, when timeout passes first.
+func Eventually(t TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	err := wait.PollUntilContextTimeout(context.Background(), 10*time.Millisecond, timeout, true,
+		func(context.Context) (bool, error) { return cond(), nil })
+	if err != nil {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
+	}
 }

@@ -1,7 +1,6 @@
 package treecheck
 
 import (
-	"bytes"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
@@ -9,21 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// gitleaksBinary builds (once per machine, cached outside the repository) or
-// finds the pinned gitleaks through hack/realbin.sh.
-func gitleaksBinary(t *testing.T, root string) string {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(root, "hack", "realbin.sh"), "ensure", "gitleaks")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("hack/realbin.sh ensure gitleaks: %v\n%s", err, stderr.String())
-	}
-	return strings.TrimSpace(string(out))
-}
+	"github.com/railiance/forge-exporter/internal/testenv"
+)
 
 type leak struct {
 	File   string
@@ -62,7 +49,7 @@ func TestRepositoryScansCleanWithGitleaks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := gitleaksBinary(t, root)
+	bin := testenv.RequireBinary(t, "gitleaks")
 	for _, l := range gitleaks(t, bin, filepath.Join(root, ".gitleaks.toml"), root) {
 		// --redact: the report never holds the secret itself.
 		t.Errorf("gitleaks finding outside the testdata allowlist: %s (rule %s, commit %.12s)", l.File, l.RuleID, l.Commit)
@@ -76,17 +63,8 @@ func TestGitleaksAllowlistIsScoped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := gitleaksBinary(t, root)
-	dir := t.TempDir()
-	git := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	git("init", "-q")
+	bin := testenv.RequireBinary(t, "gitleaks")
+	dir, git := scratchRepo(t)
 	// A GitHub personal access token's shape, made up at run time so that
 	// this source file holds no token for any scanner to find.
 	const alnum = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"

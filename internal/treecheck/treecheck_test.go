@@ -36,16 +36,7 @@ func TestRepositoryTreeIsClean(t *testing.T) {
 // 2 MiB file in a scratch git repository next to ordinary files, and expects
 // exactly the planted ones back.
 func TestCheckCatchesPlantedFiles(t *testing.T) {
-	dir := t.TempDir()
-	git := func(args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
-		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	git("init", "-q")
+	dir, git := scratchRepo(t)
 	write := func(name string, b []byte) {
 		t.Helper()
 		p := filepath.Join(dir, name)
@@ -106,4 +97,21 @@ func testBinary(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// scratchRepo makes an empty git repository and returns it with a function
+// that runs git in it (as a fixed author, failing the test on error).
+func scratchRepo(t *testing.T) (string, func(args ...string)) {
+	t.Helper()
+	dir := t.TempDir()
+	git := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		cmd.Env = append(os.Environ(), "GIT_AUTHOR_NAME=t", "GIT_AUTHOR_EMAIL=t@example.invalid", "GIT_COMMITTER_NAME=t", "GIT_COMMITTER_EMAIL=t@example.invalid")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	git("init", "-q")
+	return dir, git
 }

@@ -23,30 +23,7 @@ var (
 	gvrCronJob = schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "cronjobs"}
 )
 
-const seedManifest = `apiVersion: v1
-kind: Namespace
-metadata: {name: databases}
----
-apiVersion: postgresql.cnpg.io/v1
-kind: Cluster
-metadata: {name: gitea-db, namespace: databases}
-spec:
-  instances: 1
-  storage: {size: 1Gi}
-  plugins:
-    - name: barman-cloud.cloudnative-pg.io
-      isWALArchiver: true
-      parameters: {barmanObjectName: forge-backup-store}
----
-apiVersion: postgresql.cnpg.io/v1
-kind: ScheduledBackup
-metadata: {name: gitea-db-daily, namespace: databases}
-spec:
-  cluster: {name: gitea-db}
-  schedule: "0 0 2 * * *"
-  method: plugin
-  pluginConfiguration: {name: barman-cloud.cloudnative-pg.io}
----
+const seedManifest = kubeenv.ContractDatabase + `---
 apiVersion: v1
 kind: PersistentVolume
 metadata:
