@@ -65,7 +65,7 @@ func NewCNPGCollector(logger *slog.Logger, src *kube.Source) *CNPGCollector {
 	cl := []string{"namespace", "cluster"}
 	sb := []string{"namespace", "cluster", "scheduledbackup"}
 	return &CNPGCollector{
-		logger: logger, src: src, health: src.ClaimHealth(), gaps: schedule.NewCache(), warned: map[string]string{}, series: metriccache.New(),
+		logger: logger, src: src, health: src.ExportsHealth("cnpg"), gaps: schedule.NewCache(), warned: map[string]string{}, series: metriccache.New(),
 		lastSuccess: prometheus.NewDesc("forge_cnpg_backup_last_success_timestamp_seconds",
 			"Newest status.stoppedAt of the cluster's Backups in phase completed, any method (barmanObjectStore, volumeSnapshot, plugin)."+when, cl, nil),
 		lastFailure: prometheus.NewDesc("forge_cnpg_backup_last_failure_timestamp_seconds",
@@ -241,9 +241,9 @@ func (c *CNPGCollector) Update(ctx context.Context, ch chan<- prometheus.Metric)
 		if !sb.NextSchedule.IsZero() {
 			ch <- s.Gauge(c.sbNext, unixSeconds(sb.NextSchedule), l...)
 		}
-		ch <- s.Gauge(c.sbSuspended, kubeBool(sb.Suspended), l...)
+		ch <- s.Gauge(c.sbSuspended, exporter.BoolValue(sb.Suspended), l...)
 		gap, gapErr := c.gaps.CNPG(sb.Schedule)
-		ch <- s.Gauge(c.sbValid, kubeBool(gapErr == nil), l...)
+		ch <- s.Gauge(c.sbValid, exporter.BoolValue(gapErr == nil), l...)
 		if gapErr != nil {
 			c.warnOnce(sb, gapErr)
 			continue

@@ -26,7 +26,7 @@ func TestCNPGCollectorGolden(t *testing.T) {
 
 // Without CNPG installed the collector reports nothing and does not fail.
 func TestCNPGCollectorWithoutCRDs(t *testing.T) {
-	src, _ := fakeKube(t, "testdata/cnpg/objects.yaml", kube.Options{})
+	src, _ := fakeKube(t, "testdata/cnpg/objects.yaml", kube.Options{HealthOwner: "cnpg"})
 	c := NewCNPGCollector(quietLogger(), src)
 	runKube(t, src, c)
 	golden(t, asCollector{c: c, t: t}, "testdata/cnpg/want-no-crds.prom", append(cnpgMetrics, "forge_exporter_kube_resource_available")...)

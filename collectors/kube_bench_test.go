@@ -74,7 +74,7 @@ func BenchmarkKubeScrape(b *testing.B) {
 	objs := scaleObjects(2000, 200, 10000, false)
 	f := kubefake.New(objs...)
 	f.Discovery.Serve(kube.Backups, kube.ScheduledBackups, kube.Clusters, kube.ObjectStores, kube.VolumeSnapshots)
-	src := kube.NewSource(quietLogger(), f.Clients(), kube.Options{DiscoveryInterval: time.Hour})
+	src := kube.NewSource(quietLogger(), f.Clients(), kube.Options{DiscoveryInterval: time.Hour, HealthOwner: "pvc"})
 	pvc := NewPVCCollector(src, config.Kubernetes{})
 	cnpg := NewCNPGCollector(quietLogger(), src)
 	vb := NewVolumeBackupCollector(src)

@@ -35,10 +35,25 @@ func kubeSource(d *Deps) (*kube.Source, error) {
 			Namespaces:        k.Namespaces,
 			DiscoveryInterval: k.DiscoveryInterval.Std(),
 			ProtectedVolumes:  protected,
+			HealthOwner:       kubeHealthOwner(d),
 		})
 		d.Go("kubernetes", src.Run)
 		return src, nil
 	})
+}
+
+// kubeHealthCollectors export the shared source's health metrics
+// (forge_exporter_kube_*): the first enabled one in this order does, so they
+// appear once per scrape whichever Kubernetes collectors are enabled.
+var kubeHealthCollectors = []string{"pvc", "cnpg", "volumebackup"}
+
+func kubeHealthOwner(d *Deps) string {
+	for _, name := range kubeHealthCollectors {
+		if d.Enabled(name) {
+			return name
+		}
+	}
+	return ""
 }
 
 // kubeErr maps a source error to what the runner expects: a cache that has

@@ -42,3 +42,26 @@ func TestKubeEvidenceConfigMaps(t *testing.T) {
 		t.Errorf("evidence ConfigMaps = %+v", got)
 	}
 }
+
+// TestKubeHealthOwner: the shared source's health metrics are exported by
+// the first enabled collector of a fixed order, whatever the construction
+// order, and by none when no Kubernetes collector is enabled.
+func TestKubeHealthOwner(t *testing.T) {
+	for _, c := range []struct {
+		enabled []string
+		want    string
+	}{
+		{[]string{"pvc", "cnpg", "volumebackup"}, "pvc"},
+		{[]string{"volumebackup", "cnpg"}, "cnpg"},
+		{[]string{"volumebackup"}, "volumebackup"},
+		{[]string{"drills", "directory"}, ""},
+	} {
+		d := &Deps{enabled: map[string]bool{}}
+		for _, n := range c.enabled {
+			d.enabled[n] = true
+		}
+		if got := kubeHealthOwner(d); got != c.want {
+			t.Errorf("enabled %v: health exported by %q, want %q", c.enabled, got, c.want)
+		}
+	}
+}

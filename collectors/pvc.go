@@ -51,7 +51,7 @@ func NewPVCCollector(src *kube.Source, k config.Kubernetes) *PVCCollector {
 	const when = " From the informer cache (kept current by a watch), read at scrape time."
 	labels := []string{"namespace", "persistentvolumeclaim"}
 	return &PVCCollector{
-		src: src, only: only, withPVs: withPVs, health: src.ClaimHealth(), series: metriccache.New(),
+		src: src, only: only, withPVs: withPVs, health: src.ExportsHealth("pvc"), series: metriccache.New(),
 		requested: prometheus.NewDesc("forge_pvc_requested_bytes",
 			"Storage requested by the PVC (spec.resources.requests.storage) in bytes."+when, labels, nil),
 		capacity: prometheus.NewDesc("forge_pvc_capacity_bytes",
@@ -116,7 +116,7 @@ func (c *PVCCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 		known := false
 		for _, ph := range pvcPhases {
 			known = known || ph == p.Phase
-			ch <- s.Gauge(c.phase, kubeBool(ph == p.Phase), p.Namespace, p.Name, ph)
+			ch <- s.Gauge(c.phase, exporter.BoolValue(ph == p.Phase), p.Namespace, p.Name, ph)
 		}
 		if !known && p.Phase != "" {
 			ch <- s.Gauge(c.phase, 1, p.Namespace, p.Name, p.Phase)

@@ -35,7 +35,7 @@ func NewVolumeBackupCollector(src *kube.Source) *VolumeBackupCollector {
 	const when = " From the informer cache (kept current by a watch), read at scrape time."
 	l := []string{"namespace", "persistentvolumeclaim"}
 	return &VolumeBackupCollector{
-		src: src, health: src.ClaimHealth(),
+		src: src, health: src.ExportsHealth("volumebackup"),
 		configured: prometheus.NewDesc("forge_volume_backup_configured",
 			"1 if at least one active mechanism (an unsuspended CronJob linked by configuration or annotation, or a ready VolumeSnapshot) backs up the PVC, 0 if nothing does."+when, l, nil),
 		lastSuccess: prometheus.NewDesc("forge_volume_backup_last_success_timestamp_seconds",
