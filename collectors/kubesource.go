@@ -69,14 +69,6 @@ func kubeErr(err error) error {
 	return err
 }
 
-// kubeBool is 1 for true, 0 for false.
-func kubeBool(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
 func isNoData(err error) bool { return errors.Is(err, exporter.ErrNoData) }
 
 // kubeCoverage answers the trust collector's BackupCoverage from the

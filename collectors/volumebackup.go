@@ -79,7 +79,7 @@ func (c *VolumeBackupCollector) Update(ctx context.Context, ch chan<- prometheus
 			continue
 		}
 		ns, pvc := cov.Namespace, cov.Name
-		ch <- prometheus.MustNewConstMetric(c.configured, prometheus.GaugeValue, kubeBool(cov.Configured()), ns, pvc)
+		ch <- prometheus.MustNewConstMetric(c.configured, prometheus.GaugeValue, exporter.BoolValue(cov.Configured()), ns, pvc)
 		for _, kind := range volumeMechanisms {
 			active := 0
 			var last time.Time

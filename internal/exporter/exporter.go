@@ -100,7 +100,7 @@ func (s *scrape) Describe(chan<- *prometheus.Desc) {}
 
 func (s *scrape) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range s.r.enabled {
-		ch <- prometheus.MustNewConstMetric(enabledDesc, prometheus.GaugeValue, boolFloat(st.Enabled), st.Name)
+		ch <- prometheus.MustNewConstMetric(enabledDesc, prometheus.GaugeValue, BoolValue(st.Enabled), st.Name)
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 	defer cancel()
@@ -195,7 +195,9 @@ func (r *Runner) safeUpdate(ctx context.Context, c Named, ch chan<- prometheus.M
 	return c.Collector.Update(ctx, ch)
 }
 
-func boolFloat(b bool) float64 {
+// BoolValue is a sample value for a yes/no state: 1 for true, 0 for false.
+// Every collector uses it, so a state reads the same in every metric.
+func BoolValue(b bool) float64 {
 	if b {
 		return 1
 	}

@@ -1,6 +1,10 @@
 package kube
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/railiance/forge-exporter/internal/exporter"
+)
 
 var (
 	availableDesc = prometheus.NewDesc("forge_exporter_kube_resource_available",
@@ -31,7 +35,7 @@ func (s *Source) CollectHealth(ch chan<- prometheus.Metric) {
 		if !known {
 			continue
 		}
-		ch <- prometheus.MustNewConstMetric(availableDesc, prometheus.GaugeValue, b2f(available), r.Group, r.Resource)
+		ch <- prometheus.MustNewConstMetric(availableDesc, prometheus.GaugeValue, exporter.BoolValue(available), r.Group, r.Resource)
 		if ts := w.lastSync.Load(); ts > 0 {
 			ch <- prometheus.MustNewConstMetric(lastSyncDesc, prometheus.GaugeValue, float64(ts)/1e9, r.Group, r.Resource)
 		}
@@ -60,11 +64,4 @@ func invalidFields(v any) []string {
 		return o.invalidFields()
 	}
 	return nil
-}
-
-func b2f(b bool) float64 {
-	if b {
-		return 1
-	}
-	return 0
 }
