@@ -19,7 +19,7 @@ import (
 func kubeSource(d *Deps) (*kube.Source, error) {
 	return Shared(d, "kubernetes", func() (*kube.Source, error) {
 		k := d.Config.Kubernetes
-		rc, err := kube.RestConfig(k)
+		rc, err := kube.RestConfig(kube.ClientOptions{Kubeconfig: k.Kubeconfig, QPS: k.QPS, Burst: k.Burst})
 		if err != nil {
 			return nil, err
 		}

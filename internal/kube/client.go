@@ -12,14 +12,23 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/client-go/util/flowcontrol"
-
-	"github.com/railiance/forge-exporter/internal/config"
 )
 
-// RestConfig builds the API client configuration: the kubeconfig file from
-// the config when set, else $KUBECONFIG or ~/.kube/config, else the
-// in-cluster ServiceAccount. QPS and burst come from the config.
-func RestConfig(k config.Kubernetes) (*rest.Config, error) {
+// ClientOptions are the connection settings of the API clients (the
+// source's own options type: collectors convert the configuration once).
+type ClientOptions struct {
+	// Kubeconfig is an explicit kubeconfig path; empty: $KUBECONFIG,
+	// ~/.kube/config, then the in-cluster ServiceAccount.
+	Kubeconfig string
+	// QPS and Burst bound the exporter's API requests as a whole.
+	QPS   float64
+	Burst int
+}
+
+// RestConfig builds the API client configuration: the kubeconfig file when
+// set, else $KUBECONFIG or ~/.kube/config, else the in-cluster
+// ServiceAccount.
+func RestConfig(k ClientOptions) (*rest.Config, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if k.Kubeconfig != "" {
 		rules.ExplicitPath = k.Kubeconfig
