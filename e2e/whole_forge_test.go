@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -87,6 +88,13 @@ func TestWholeForge(t *testing.T) {
 		}
 		if want := team + "-" + kind; n.Receiver != want || n.Path != "/"+want {
 			t.Errorf("%s went to receiver %q at %s, want %s", e, n.Receiver, n.Path, want)
+		}
+	}
+
+	// Every page make demo prints answers (with its token where it needs one).
+	for _, l := range stack.Links(ctx) {
+		if code := l.Fetch(ctx); code != http.StatusOK {
+			t.Errorf("%s at %s answers %d, want 200 (make demo prints it)", l.What, l.URL, code)
 		}
 	}
 

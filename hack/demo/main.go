@@ -60,7 +60,7 @@ func run(alertFor string, noWait bool) int {
 	}()
 
 	want := stack.Expected()
-	say("waiting for Prometheus to fire the %d alerts the seeded forge deserves ...", len(want))
+	say("waiting for Prometheus to fire the %d alerts the seeded forge deserves (one per alert name and instance) ...", len(want))
 	wctx, wcancel := context.WithTimeout(ctx, 90*time.Second)
 	err = stack.WaitFiring(wctx, want, func(n, total int) { say("  %d of %d expected alerts firing", n, total) })
 	wcancel()
@@ -72,23 +72,22 @@ func run(alertFor string, noWait bool) int {
 	}
 	say("the forge is up (start-up took %.1fs)", time.Since(start).Seconds())
 
-	fmt.Printf(`
-Where to look:
-  exporter metrics      %[1]s/metrics
-  Prometheus alerts     %[2]s/alerts
-  Prometheus targets    %[2]s/targets
-  Alertmanager          %[3]s/#/alerts
-  Gitea API             %[4]s/api/v1/admin/runners  (the exporter's read-only token: %[5]s/secrets/gitea-token)
-  data, configs, logs   %[5]s
-  (Prometheus loads the shipped alerts/forge-exporter.rules.yaml with every for: set to %[6]s)
-
-`, stack.ExporterURL, stack.PrometheusURL, stack.AlertmanagerURL, stack.GiteaURL, stack.Dir, alertFor)
+	fmt.Println("\nWhere to look:")
+	for _, l := range stack.Links(ctx) {
+		line := fmt.Sprintf("  %-26s %s", l.What, l.URL)
+		if l.TokenFile != "" {
+			line += "  (token: the exporter's read-only token in " + l.TokenFile + ")"
+		}
+		fmt.Println(line)
+	}
+	fmt.Printf("  %-26s %s\n", "data, configs, logs", stack.Dir)
+	fmt.Printf("  (Prometheus loads the shipped alerts/forge-exporter.rules.yaml with every for: set to %s)\n\n", alertFor)
 	firing, err := stack.Firing(ctx)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "demo: %v\n", err)
 		return 1
 	}
-	fmt.Printf("Firing alerts (%d) and why:\n", len(firing))
+	fmt.Printf("Firing alerts (%d, one line per alert name and instance; %d expected) and why:\n", len(firing), len(want))
 	for _, a := range firing {
 		fmt.Println("  " + strings.ReplaceAll(forgestack.Describe(a), "\n", "\n  "))
 	}
