@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/railiance/forge-exporter/internal/evidence"
@@ -33,11 +31,7 @@ type EvidenceSource interface {
 
 // evidenceSampler is the EvidenceSource of a running exporter.
 type evidenceSampler struct {
-	sampler *sampler.Sampler[*evidence.Snapshot]
-	// last is set by each completed read, before first is closed, so a
-	// scrape released by first always finds it.
-	last     atomic.Pointer[evidence.Snapshot]
-	first    chan struct{}
+	sampler  *sampler.Sampler[*evidence.Snapshot]
 	policies []evidence.DrillPolicy
 	origins  []string
 }
@@ -49,12 +43,8 @@ func (e *evidenceSampler) Snapshot(ctx context.Context) (*evidence.Snapshot, err
 	// The first read of a few small files takes milliseconds; waiting for
 	// it (within the scrape deadline) means the first scrape after a start
 	// or reload already shows the drills instead of nothing.
-	select {
-	case <-e.first:
-	case <-ctx.Done():
-	}
-	snap := e.last.Load()
-	if snap == nil {
+	snap, _, ok := e.sampler.WaitFirst(ctx)
+	if !ok {
 		return nil, exporter.ErrNoData
 	}
 	return snap, nil
@@ -93,17 +83,14 @@ func sharedEvidence(d *Deps) (EvidenceSource, error) {
 			origins = append(origins, evidence.OriginConfigMap)
 		}
 		logger := d.Logger.With("sampler", "evidence")
-		e := &evidenceSampler{first: make(chan struct{}), policies: policies, origins: origins}
-		var once sync.Once
+		e := &evidenceSampler{policies: policies, origins: origins}
 		reporter := newEvidenceReporter(logger)
 		fn := func(ctx context.Context) (*evidence.Snapshot, error) {
-			defer once.Do(func() { close(e.first) })
 			snap := loader.Load(ctx)
 			if err := ctx.Err(); err != nil {
 				return nil, err // abandoned: keep the previous snapshot
 			}
 			reporter.report(snap)
-			e.last.Store(snap)
 			return snap, nil
 		}
 		e.sampler = sampler.New("evidence", fn, sampler.Options{Interval: cfg.Interval.Std(), Timeout: cfg.Interval.Std()}, d.Samplers, d.Logger)

@@ -112,6 +112,9 @@ type Sampler[T any] struct {
 	// caller of Trigger can wait for the run it asked for (Runs).
 	runs    uint64
 	running bool
+	// first is closed when the first run finishes (WaitFirst).
+	first     chan struct{}
+	firstOnce sync.Once
 }
 
 // New returns a sampler; call Run to start it.
@@ -123,7 +126,7 @@ func New[T any](name string, fn Func[T], opts Options, metrics *Metrics, logger 
 		opts.Jitter = 0.1
 	}
 	metrics.init(name)
-	return &Sampler[T]{name: name, fn: fn, opts: opts, metrics: metrics, logger: logger.With("sampler", name), wake: make(chan struct{}, 1)}
+	return &Sampler[T]{name: name, fn: fn, opts: opts, metrics: metrics, logger: logger.With("sampler", name), wake: make(chan struct{}, 1), first: make(chan struct{})}
 }
 
 // Name returns the sampler's name.
@@ -177,6 +180,8 @@ func (s *Sampler[T]) runOnce(parent context.Context) {
 	s.metrics.duration.WithLabelValues(s.name).Set(d.Seconds())
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// Closed after the result is stored (deferred calls run last-in first-out).
+	defer s.firstOnce.Do(func() { close(s.first) })
 	s.runs++
 	s.running = false
 	s.lastErr = err
@@ -217,6 +222,18 @@ func (s *Sampler[T]) Last() (T, time.Time, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.value, s.at, s.ok
+}
+
+// WaitFirst waits until the first run has finished (or ctx is done) and
+// returns Last. A collector scraped right after a start or reload waits,
+// within its scrape deadline, for a quick first sample instead of
+// reporting nothing.
+func (s *Sampler[T]) WaitFirst(ctx context.Context) (T, time.Time, bool) {
+	select {
+	case <-s.first:
+	case <-ctx.Done():
+	}
+	return s.Last()
 }
 
 // Runs returns the number of runs finished so far and whether a run is in

@@ -124,3 +124,33 @@ func TestRetainDropsRemovedSamplers(t *testing.T) {
 		t.Fatalf("series after Retain = %d, want 1", n)
 	}
 }
+
+// TestWaitFirst: a caller that asks before the first run ends gets that run's
+// result, not "nothing yet"; a done context stops the wait.
+func TestWaitFirst(t *testing.T) {
+	release := make(chan struct{})
+	s := New("first", func(ctx context.Context) (int, error) {
+		<-release
+		return 42, nil
+	}, Options{Interval: time.Hour}, NewMetrics(prometheus.NewRegistry()), quiet())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	short, cancelShort := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelShort()
+	go s.Run(ctx)
+	if _, _, ok := s.WaitFirst(short); ok {
+		t.Fatal("WaitFirst returned a value before the first run finished")
+	}
+	got := make(chan int, 1)
+	go func() {
+		v, _, ok := s.WaitFirst(context.Background())
+		if !ok {
+			v = -1
+		}
+		got <- v
+	}()
+	close(release)
+	if v := <-got; v != 42 {
+		t.Fatalf("WaitFirst = %d, want the first run's 42", v)
+	}
+}
