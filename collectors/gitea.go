@@ -108,8 +108,8 @@ func (c *giteaCollector) Update(_ context.Context, ch chan<- prometheus.Metric) 
 	return nil
 }
 
-// giteaSpec is the gitea collector's entry in Specs.
-func giteaSpec() Spec {
+// newGiteaSpec is the gitea collector's entry in Specs.
+func newGiteaSpec() Spec {
 	return Spec{
 		Name:        "gitea",
 		Description: "Gitea reachability and version, and the exporter's Gitea API request counts (needs the gitea section)",

@@ -74,8 +74,8 @@ func (c *registryCollector) Update(_ context.Context, ch chan<- prometheus.Metri
 	return c.sampler.Err()
 }
 
-// registrySpec is the registry collector's entry in Specs.
-func registrySpec() Spec {
+// newRegistrySpec is the registry collector's entry in Specs.
+func newRegistrySpec() Spec {
 	return Spec{
 		Name:        "registry",
 		Description: "Gitea package registry: packages, versions and file sizes per owner and type, swept incrementally (needs the gitea section and a token with read:package, plus read:admin to discover owners)",

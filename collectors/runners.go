@@ -198,8 +198,8 @@ func boolValue(b bool) float64 {
 	return 0
 }
 
-// runnersSpec is the runners collector's entry in Specs.
-func runnersSpec() Spec {
+// newRunnersSpec is the runners collector's entry in Specs.
+func newRunnersSpec() Spec {
 	return Spec{
 		Name:        "runners",
 		Description: "Gitea Actions runners (online, busy, disabled, labels) against the runner label contract (needs the gitea section and a site-admin token with read:admin)",

@@ -73,15 +73,6 @@ func NewRunner(logger *slog.Logger, collectors []Named, states []EnabledState) *
 	return &Runner{logger: logger, collectors: collectors, enabled: states, failing: map[string]string{}, sizes: make([]atomic.Int64, len(collectors))}
 }
 
-// Collectors returns the names of the collectors the runner runs.
-func (r *Runner) Collectors() []string {
-	out := make([]string, len(r.collectors))
-	for i, c := range r.collectors {
-		out[i] = c.Name
-	}
-	return out
-}
-
 // Scrape returns a prometheus.Collector that, when collected, runs every
 // collector concurrently with the given timeout.
 func (r *Runner) Scrape(ctx context.Context, timeout time.Duration) prometheus.Collector {
