@@ -42,11 +42,6 @@ type ServeCmd struct {
 	ScrapeTimeout   time.Duration `name:"web.scrape-timeout" default:"10s" help:"Collector timeout when Prometheus sends no X-Prometheus-Scrape-Timeout-Seconds header."`
 	TimeoutOffset   time.Duration `name:"web.scrape-timeout-offset" default:"500ms" help:"Subtracted from Prometheus's scrape timeout to leave time to send the answer."`
 	MaxRequests     int           `name:"web.max-requests" default:"40" help:"Maximum number of scrapes served at once; beyond it a scrape gets 503 at once (0: no limit)."`
-
-	// listeners, when set (tests), are used instead of ListenAddresses.
-	listeners []net.Listener
-	// ready is closed once the server is serving (tests).
-	ready chan struct{}
 }
 
 // instanceState is what one loaded configuration serves.
@@ -73,10 +68,19 @@ type server struct {
 func (c *ServeCmd) Run(g *Globals) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return c.serve(ctx, g.Logger)
+	return c.serve(ctx, g.Logger, listenHooks{})
 }
 
-func (c *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
+// listenHooks let a test serve on listeners it opened and learn when the
+// server is up; the command line never sets them.
+type listenHooks struct {
+	// listeners, when set, are used instead of --web.listen-address.
+	listeners []net.Listener
+	// ready, when set, is closed once the server is serving.
+	ready chan struct{}
+}
+
+func (c *ServeCmd) serve(ctx context.Context, logger *slog.Logger, hooks listenHooks) error {
 	logger.Info("starting forge-exporter", "version", version.Info(), "build_context", version.BuildContext())
 	if c.WebConfigFile != "" {
 		if err := web.Validate(c.WebConfigFile); err != nil {
@@ -121,14 +125,14 @@ func (c *ServeCmd) serve(ctx context.Context, logger *slog.Logger) error {
 	}
 	errc := make(chan error, 1)
 	go func() {
-		if c.listeners != nil {
-			errc <- web.ServeMultiple(c.listeners, srv, flags, logger)
+		if hooks.listeners != nil {
+			errc <- web.ServeMultiple(hooks.listeners, srv, flags, logger)
 		} else {
 			errc <- web.ListenAndServe(srv, flags, logger)
 		}
 	}()
-	if c.ready != nil {
-		close(c.ready)
+	if hooks.ready != nil {
+		close(hooks.ready)
 	}
 	select {
 	case err := <-errc:

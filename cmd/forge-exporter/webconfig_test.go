@@ -73,18 +73,18 @@ func TestWebConfigTLSAndBasicAuth(t *testing.T) {
 	cmd := &ServeCmd{
 		ConfigFile: "../../examples/forge-exporter.yaml", TelemetryPath: "/metrics", WebConfigFile: webCfg,
 		ScrapeTimeout: 5 * time.Second, TimeoutOffset: 500 * time.Millisecond,
-		listeners: []net.Listener{l}, ready: make(chan struct{}),
 	}
+	hooks := listenHooks{listeners: []net.Listener{l}, ready: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- cmd.serve(ctx, slog.New(slog.NewTextHandler(io.Discard, nil))) }()
+	go func() { done <- cmd.serve(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)), hooks) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
 			t.Errorf("serve: %v", err)
 		}
 	}()
-	<-cmd.ready
+	<-hooks.ready
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: 10 * time.Second}
 	url := "https://" + l.Addr().String() + "/metrics"
 
