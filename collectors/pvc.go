@@ -12,8 +12,9 @@ import (
 )
 
 // PVCCollector reports PersistentVolumeClaims from the informer cache:
-// requested and actual size, phase, and where the data lives (storage class,
-// provisioner, node of a local volume). forge_directory_size_bytes /
+// requested and actual size, phase, deletion (a PVC stuck in Terminating
+// keeps its phase), and where the data lives (storage class, provisioner,
+// node of a local volume). forge_directory_size_bytes /
 // forge_pvc_requested_bytes is how full a volume really is on local-path
 // storage, where kubelet reports nothing.
 type PVCCollector struct {
@@ -22,7 +23,7 @@ type PVCCollector struct {
 	withPVs bool
 	health  bool
 
-	requested, capacity, phase, info *prometheus.Desc
+	requested, capacity, phase, deletion, info *prometheus.Desc
 	// series keeps the series between scrapes: label pairs are built once
 	// per PVC, not at every scrape.
 	series *metriccache.Cache
@@ -58,6 +59,8 @@ func NewPVCCollector(src *kube.Source, k config.Kubernetes) *PVCCollector {
 			"Capacity of the PV bound to the PVC in bytes (the PVC's status.capacity when the PV cannot be read)."+when, labels, nil),
 		phase: prometheus.NewDesc("forge_pvc_phase",
 			"1 for the PVC's current phase, 0 for the others."+when, append(labels, "phase"), nil),
+		deletion: prometheus.NewDesc("forge_pvc_deletion_timestamp_seconds",
+			"Unix time the PVC was deleted (metadata.deletionTimestamp), present only while it waits for its finalizers (Terminating): kubernetes.io/pvc-protection holds it while a pod uses it."+when, labels, nil),
 		info: prometheus.NewDesc("forge_pvc_info",
 			"Where the PVC's data lives, always 1: local is true for local and hostPath volumes (one node's disk), unknown when PVs are not read; node is the node a local volume is pinned to."+when,
 			append(labels, "storageclass", "volumename", "provisioner", "node", "local"), nil),
@@ -120,6 +123,9 @@ func (c *PVCCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) 
 		}
 		if !known && p.Phase != "" {
 			ch <- s.Gauge(c.phase, 1, p.Namespace, p.Name, p.Phase)
+		}
+		if !p.Deleted.IsZero() {
+			ch <- s.Gauge(c.deletion, float64(p.Deleted.Unix()), p.Namespace, p.Name)
 		}
 		storageClass, provisioner, node, local := p.StorageClass, p.Provisioner, "", "unknown"
 		if pv != nil {

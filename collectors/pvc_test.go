@@ -7,7 +7,7 @@ import (
 	"github.com/railiance/forge-exporter/internal/kube"
 )
 
-var pvcMetrics = []string{"forge_pvc_requested_bytes", "forge_pvc_capacity_bytes", "forge_pvc_phase", "forge_pvc_info"}
+var pvcMetrics = []string{"forge_pvc_requested_bytes", "forge_pvc_capacity_bytes", "forge_pvc_phase", "forge_pvc_deletion_timestamp_seconds", "forge_pvc_info"}
 
 func TestPVCCollectorGolden(t *testing.T) {
 	src, _ := fakeKube(t, "testdata/pvc/objects.yaml", kube.Options{})

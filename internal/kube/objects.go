@@ -42,6 +42,10 @@ type PVC struct {
 	HasStatusCapacity   bool
 	// Provisioner from the PVC's storage-provisioner annotation.
 	Provisioner string
+	// Deleted is metadata.deletionTimestamp: the PVC has been deleted and
+	// waits for its finalizers (kubernetes.io/pvc-protection while a pod
+	// uses it); zero when not deleted.
+	Deleted time.Time
 }
 
 // PV is a PersistentVolume.
@@ -206,6 +210,9 @@ func convertPVC(obj any) (any, error) {
 	out.Provisioner = p.Annotations["volume.kubernetes.io/storage-provisioner"]
 	if out.Provisioner == "" {
 		out.Provisioner = p.Annotations["volume.beta.kubernetes.io/storage-provisioner"]
+	}
+	if t := p.DeletionTimestamp; t != nil {
+		out.Deleted = t.Time
 	}
 	return out, nil
 }

@@ -139,19 +139,22 @@ func TestConvertScheduledBackupClusterObjectStoreSnapshot(t *testing.T) {
 
 func TestConvertCoreKinds(t *testing.T) {
 	sc := "local-path"
+	deleted := metav1.NewTime(time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC))
 	p, _ := convertPVC(&corev1.PersistentVolumeClaim{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "gitea-shared-storage",
+		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "gitea-shared-storage", DeletionTimestamp: &deleted,
+			Finalizers:  []string{"kubernetes.io/pvc-protection"},
 			Annotations: map[string]string{"volume.kubernetes.io/storage-provisioner": "rancher.io/local-path"}},
 		Spec: corev1.PersistentVolumeClaimSpec{StorageClassName: &sc, VolumeName: "pvc-1",
 			Resources: corev1.VolumeResourceRequirements{Requests: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}}},
 		Status: corev1.PersistentVolumeClaimStatus{Phase: corev1.ClaimBound, Capacity: corev1.ResourceList{corev1.ResourceStorage: resource.MustParse("10Gi")}},
 	})
 	if want := (PVC{Namespace: "default", Name: "gitea-shared-storage", StorageClass: "local-path", VolumeName: "pvc-1", Phase: "Bound",
-		RequestedBytes: 10 << 30, HasRequest: true, StatusCapacityBytes: 10 << 30, HasStatusCapacity: true, Provisioner: "rancher.io/local-path"}); !reflect.DeepEqual(*p.(*PVC), want) {
+		RequestedBytes: 10 << 30, HasRequest: true, StatusCapacityBytes: 10 << 30, HasStatusCapacity: true, Provisioner: "rancher.io/local-path",
+		Deleted: deleted.Time}); !reflect.DeepEqual(*p.(*PVC), want) {
 		t.Errorf("pvc = %+v", p)
 	}
 	empty, _ := convertPVC(&corev1.PersistentVolumeClaim{})
-	if e := empty.(*PVC); e.HasRequest || e.HasStatusCapacity {
+	if e := empty.(*PVC); e.HasRequest || e.HasStatusCapacity || !e.Deleted.IsZero() {
 		t.Errorf("empty pvc = %+v", e)
 	}
 
