@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 
-	"github.com/railiance/forge-exporter/internal/config"
 	"github.com/railiance/forge-exporter/internal/exporter"
 	"github.com/railiance/forge-exporter/internal/kube"
 	"github.com/railiance/forge-exporter/internal/kube/kubefake"
@@ -75,7 +74,7 @@ func BenchmarkKubeScrape(b *testing.B) {
 	f := kubefake.New(objs...)
 	f.Discovery.Serve(kube.Backups, kube.ScheduledBackups, kube.Clusters, kube.ObjectStores, kube.VolumeSnapshots)
 	src := kube.NewSource(quietLogger(), f.Clients(), kube.Options{DiscoveryInterval: time.Hour, HealthOwner: "pvc"})
-	pvc := NewPVCCollector(src, config.Kubernetes{})
+	pvc := NewPVCCollector(src, allPVCs())
 	cnpg := NewCNPGCollector(quietLogger(), src)
 	vb := NewVolumeBackupCollector(src)
 	ctx, cancel := context.WithCancel(context.Background())

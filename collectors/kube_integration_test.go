@@ -252,7 +252,7 @@ func TestKubeAgainstRealAPIServer(t *testing.T) {
 			`forge_pvc_capacity_bytes{namespace="default",persistentvolumeclaim="gitea-shared-storage"}`:                                                                                                       10 << 30,
 			`forge_pvc_phase{namespace="default",persistentvolumeclaim="gitea-shared-storage",phase="Bound"}`:                                                                                                  1,
 			`forge_pvc_info{local="true",namespace="default",node="node-a",persistentvolumeclaim="gitea-shared-storage",provisioner="rancher.io/local-path",storageclass="local-path",volumename="pvc-gitea"}`: 1,
-			`forge_pvc_requested_bytes{namespace="other",persistentvolumeclaim="gitea-shared-storage"}`:                                                                                                        8 << 30,
+			`forge_pvc_requested_bytes{namespace="other",persistentvolumeclaim="gitea-shared-storage"}`:                                                                                                        -1, // not the forge's
 			`forge_cnpg_backup_last_success_timestamp_seconds{cluster="gitea-db",namespace="databases"}`:                                                                                                       unixOf("2026-11-29T02:05:00Z"),
 			`forge_cnpg_backup_last_duration_seconds{cluster="gitea-db",namespace="databases"}`:                                                                                                                300,
 			`forge_cnpg_backups{cluster="gitea-db",namespace="databases",phase="completed"}`:                                                                                                                   1,
@@ -358,8 +358,9 @@ func TestKubeAgainstRealAPIServer(t *testing.T) {
 			}
 		}
 
-		// The same RBAC with a cluster-wide config is refused, and says so.
-		wide := startKubeExporter(t, exporterConfig(t, env, "", "namespaced"))
+		// The same RBAC with a cluster-wide watch of every PVC is refused,
+		// and says so.
+		wide := startKubeExporter(t, exporterConfig(t, env, "  persistentvolumeclaims: [\"*\"]\n", "namespaced"))
 		wide.want("cluster-wide watch with namespaced RBAC fails", map[string]float64{
 			`forge_exporter_collector_success{collector="pvc"}`: 0,
 		})

@@ -2,6 +2,7 @@ package collectors
 
 import (
 	"context"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,9 +18,16 @@ import (
 // node of a local volume). forge_directory_size_bytes /
 // forge_pvc_requested_bytes is how full a volume really is on local-path
 // storage, where kubelet reports nothing.
+//
+// By default it reports the forge's PVCs only (config.PVCScope) and
+// watches only them; kubernetes.persistentvolumeclaims: ["*"] reports
+// every watched PVC.
 type PVCCollector struct {
-	src     *kube.Source
+	src *kube.Source
+	// only is the set of "namespace/name" PVCs reported; nil reports every
+	// cached PVC. none is true when the scope is empty: nothing is watched.
 	only    map[string]bool
+	none    bool
 	withPVs bool
 	health  bool
 
@@ -35,24 +43,37 @@ var _ exporter.Collector = (*PVCCollector)(nil)
 // reported too, so nothing is hidden.
 var pvcPhases = []string{"Pending", "Bound", "Lost"}
 
-// NewPVCCollector returns a pvc collector reading src.
-func NewPVCCollector(src *kube.Source, k config.Kubernetes) *PVCCollector {
+// NewPVCCollector returns a pvc collector reading src, reporting the PVCs
+// of cfg.PVCScope.
+func NewPVCCollector(src *kube.Source, cfg *config.Config) *PVCCollector {
+	k := cfg.Kubernetes
+	scope := cfg.PVCScope()
 	withPVs := k.PersistentVolumes == nil || *k.PersistentVolumes
-	src.Need(kube.PersistentVolumeClaims)
+	var only map[string]bool
+	none := false
+	switch {
+	case scope.All:
+		src.Need(kube.PersistentVolumeClaims)
+	case len(scope.PVCs) == 0:
+		// The forge names no PVC: nothing to watch or report.
+		none, withPVs = true, false
+	default:
+		only = map[string]bool{}
+		refs := make([]kube.NamespacedName, 0, len(scope.PVCs))
+		for _, ref := range scope.PVCs {
+			only[ref] = true
+			ns, name, _ := strings.Cut(ref, "/")
+			refs = append(refs, kube.NamespacedName{Namespace: ns, Name: name})
+		}
+		src.NeedPVCs(refs)
+	}
 	if withPVs {
 		src.Need(kube.PersistentVolumes)
-	}
-	var only map[string]bool
-	if len(k.PersistentVolumeClaims) > 0 {
-		only = map[string]bool{}
-		for _, ref := range k.PersistentVolumeClaims {
-			only[ref] = true
-		}
 	}
 	const when = " From the informer cache (kept current by a watch), read at scrape time."
 	labels := []string{"namespace", "persistentvolumeclaim"}
 	return &PVCCollector{
-		src: src, only: only, withPVs: withPVs, health: src.ExportsHealth("pvc"), series: metriccache.New(),
+		src: src, only: only, none: none, withPVs: withPVs, health: src.ExportsHealth("pvc"), series: metriccache.New(),
 		requested: prometheus.NewDesc("forge_pvc_requested_bytes",
 			"Storage requested by the PVC (spec.resources.requests.storage) in bytes."+when, labels, nil),
 		capacity: prometheus.NewDesc("forge_pvc_capacity_bytes",
@@ -76,7 +97,7 @@ func newPVCSpec() Spec {
 			if err != nil {
 				return nil, err
 			}
-			return NewPVCCollector(src, d.Config.Kubernetes), nil
+			return NewPVCCollector(src, d.Config), nil
 		},
 	}
 }
@@ -85,6 +106,9 @@ func newPVCSpec() Spec {
 func (c *PVCCollector) Update(ctx context.Context, ch chan<- prometheus.Metric) error {
 	if c.health {
 		c.src.CollectHealth(ch)
+	}
+	if c.none {
+		return nil
 	}
 	pvcs, err := c.src.PVCs()
 	s := c.series.Scrape()

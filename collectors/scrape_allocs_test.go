@@ -16,7 +16,6 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/railiance/forge-exporter/internal/config"
 	"github.com/railiance/forge-exporter/internal/exporter"
 	"github.com/railiance/forge-exporter/internal/kube"
 	"github.com/railiance/forge-exporter/internal/kube/kubefake"
@@ -38,7 +37,7 @@ func newScrapeFixture(t testing.TB) *scrapeFixture {
 	f := kubefake.New(objs...)
 	f.Discovery.Serve(kube.Backups, kube.ScheduledBackups, kube.Clusters, kube.ObjectStores, kube.VolumeSnapshots)
 	src := kube.NewSource(quietLogger(), f.Clients(), kube.Options{DiscoveryInterval: time.Hour})
-	pvc := NewPVCCollector(src, config.Kubernetes{})
+	pvc := NewPVCCollector(src, allPVCs())
 	cnpg := NewCNPGCollector(quietLogger(), src)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -21,6 +21,7 @@ var invalidCases = map[string][]string{
 	"invalid-scan-cache.yaml":            {"storage.scan_cache_max_dirs: must not be negative"},
 	"invalid-directory-incremental.yaml": {"storage.directories[0].incremental (line 5): cannot unmarshal string `sometimes` into bool"},
 	"invalid-bad-name.yaml":              {`storage.directories[0].name: "Package Store" must match`},
+	"invalid-kube-pvc-all-mixed.yaml":    {`kubernetes.persistentvolumeclaims[0]: "*" reports every watched PVC: list it alone`},
 	"invalid-namespace.yaml":             {`kubernetes.namespaces[0]: "Databases" is not a valid namespace name`},
 	"invalid-cronjob-ref.yaml":           {`kubernetes.protected_volumes[0].cronjobs[0]: "backup-gitea" must be namespace/name`},
 	"invalid-kube-pvc-ref.yaml":          {`kubernetes.persistentvolumeclaims[0]: "gitea-shared-storage" must be namespace/name`, "kubernetes.discovery_interval: must be at least 1s"},

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -19,8 +20,10 @@ type Kubernetes struct {
 	// DiscoveryInterval is how often the exporter checks whether optional
 	// CRDs (CNPG, barman-cloud, VolumeSnapshot) are installed.
 	DiscoveryInterval Duration `yaml:"discovery_interval"`
-	// PersistentVolumeClaims limits the pvc collector to these
-	// "namespace/name" PVCs; empty reports every watched PVC.
+	// PersistentVolumeClaims adds "namespace/name" PVCs to those the pvc
+	// collector reports. By default it reports only the PVCs the forge
+	// depends on (see Config.PVCScope); ["*"] reports every watched PVC,
+	// which costs a series set per PVC of the cluster (docs/performance.md).
 	PersistentVolumeClaims []string `yaml:"persistentvolumeclaims"`
 	// PersistentVolumes (default true) reads bound PVs for capacity,
 	// provisioner, node and locality. PVs are cluster-scoped: turn it off
@@ -59,6 +62,12 @@ func (k *Kubernetes) validate(p *problems, path string) {
 		k.PersistentVolumes = &on
 	}
 	for i, ref := range k.PersistentVolumeClaims {
+		if ref == AllPVCs {
+			if len(k.PersistentVolumeClaims) > 1 {
+				p.add(fmt.Sprintf("%s.persistentvolumeclaims[%d]", path, i), "%q reports every watched PVC: list it alone, without PVC names", ref)
+			}
+			continue
+		}
 		if ns, name, ok := strings.Cut(ref, "/"); !ok || !dnsLabelRE.MatchString(ns) || name == "" || strings.Contains(name, "/") {
 			p.add(fmt.Sprintf("%s.persistentvolumeclaims[%d]", path, i), "%q must be namespace/name", ref)
 		}
@@ -135,4 +144,46 @@ func (c *Config) validateWatchedNamespaces(p *problems) {
 			check(fmt.Sprintf("assets[%d].signals.persistentvolumeclaims[%d]", i, j), nsOf(ref), "the PVC "+ref)
 		}
 	}
+}
+
+// AllPVCs in kubernetes.persistentvolumeclaims makes the pvc collector
+// report every watched PVC instead of the forge's.
+const AllPVCs = "*"
+
+// PVCScope is what the pvc collector reports.
+type PVCScope struct {
+	// All reports every PVC in the watched namespaces
+	// (kubernetes.persistentvolumeclaims: ["*"]).
+	All bool
+	// PVCs are the "namespace/name" PVCs reported when All is false,
+	// sorted and unique: those of storage.volumes, kubernetes.protected_volumes,
+	// the assets' signals.persistentvolumeclaims and
+	// kubernetes.persistentvolumeclaims.
+	PVCs []string
+}
+
+// PVCScope returns the PVCs the pvc collector reports. By default these are
+// the forge's own: kube-state-metrics already exports every PVC of a
+// cluster, and reporting them all makes the scrape cost follow the
+// cluster's size instead of the forge's.
+func (c *Config) PVCScope() PVCScope {
+	k := c.Kubernetes
+	if slices.Contains(k.PersistentVolumeClaims, AllPVCs) {
+		return PVCScope{All: true}
+	}
+	var refs []string
+	for _, v := range c.Storage.Volumes {
+		if v.PersistentVolumeClaim != "" && v.Namespace != "" {
+			refs = append(refs, v.Namespace+"/"+v.PersistentVolumeClaim)
+		}
+	}
+	for _, v := range k.ProtectedVolumes {
+		refs = append(refs, v.Namespace+"/"+v.PersistentVolumeClaim)
+	}
+	for _, a := range c.Assets {
+		refs = append(refs, a.Signals.PersistentVolumeClaims...)
+	}
+	refs = append(refs, k.PersistentVolumeClaims...)
+	slices.Sort(refs)
+	return PVCScope{PVCs: slices.Compact(refs)}
 }

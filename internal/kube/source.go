@@ -151,7 +151,8 @@ func (s *Source) Need(rs ...Resource) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range rs {
-		s.needLocked(r)
+		w := s.needLocked(r)
+		w.named, w.namedPVCs = nil, nil // whole, even if NeedPVCs narrowed it
 	}
 }
 

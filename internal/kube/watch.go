@@ -24,6 +24,10 @@ type resourceWatch struct {
 	res  Resource
 	src  *Source
 	kind kind
+	// named, when set, replaces the per-namespace informers (NeedPVCs,
+	// from namedPVCs).
+	named     []scope
+	namedPVCs []NamespacedName
 
 	mu sync.Mutex
 	// known is false until availability has been established (for CRDs:
@@ -86,18 +90,29 @@ func (w *resourceWatch) discoveryFailed(err error) {
 	}
 }
 
-func (w *resourceWatch) namespaces() []string {
-	if !w.res.Namespaced || len(w.src.opts.Namespaces) == 0 {
-		return []string{metav1.NamespaceAll}
+// scope is what one informer lists and watches: a namespace (empty: all)
+// and a field selector (empty: none).
+type scope struct{ namespace, fieldSelector string }
+
+func (w *resourceWatch) scopes() []scope {
+	if w.named != nil {
+		return w.named
 	}
-	return w.src.opts.Namespaces
+	if !w.res.Namespaced || len(w.src.opts.Namespaces) == 0 {
+		return []scope{{namespace: metav1.NamespaceAll}}
+	}
+	out := make([]scope, len(w.src.opts.Namespaces))
+	for i, ns := range w.src.opts.Namespaces {
+		out[i] = scope{namespace: ns}
+	}
+	return out
 }
 
 func (w *resourceWatch) start(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	var infs []cache.SharedIndexInformer
-	for _, ns := range w.namespaces() {
-		inf := w.newInformer(ns)
+	for _, sc := range w.scopes() {
+		inf := w.newInformer(sc)
 		infs = append(infs, inf)
 		w.wg.Add(1)
 		go func() {
@@ -122,15 +137,15 @@ func (w *resourceWatch) stop() {
 	w.failing.Store(false)
 }
 
-func (w *resourceWatch) newInformer(ns string) cache.SharedIndexInformer {
-	listFn, watchFn, example, client := w.src.listWatch(w.res, ns)
+func (w *resourceWatch) newInformer(sc scope) cache.SharedIndexInformer {
+	listFn, watchFn, example, client := w.src.listWatch(w.res, sc.namespace)
 	selector := ""
 	if w.res == ConfigMaps && w.src.cmSelector != nil {
 		selector = *w.src.cmSelector
 	}
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			o.LabelSelector = selector
+			o.LabelSelector, o.FieldSelector = selector, sc.fieldSelector
 			obj, err := listFn(ctx, o)
 			if err == nil {
 				w.touch()
@@ -138,7 +153,7 @@ func (w *resourceWatch) newInformer(ns string) cache.SharedIndexInformer {
 			return obj, err
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			o.LabelSelector = selector
+			o.LabelSelector, o.FieldSelector = selector, sc.fieldSelector
 			wi, err := watchFn(ctx, o)
 			if err != nil {
 				// client-go retries a refused connection (and 429) inside
