@@ -172,6 +172,9 @@ func TestKubeFaults(t *testing.T) {
 kubernetes:
   kubeconfig: %s
   discovery_interval: 1s
+  # The PVCs created during the faults, reported (and watched, each by
+  # name) beside the protected one.
+  persistentvolumeclaims: [default/after-outage, default/while-slow]
   protected_volumes:
     - namespace: default
       persistentvolumeclaim: gitea-shared-storage

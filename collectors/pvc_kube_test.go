@@ -47,6 +47,8 @@ func TestPVCDeletionAgainstRealAPIServer(t *testing.T) {
 kubernetes:
   kubeconfig: %s
   persistentvolumes: false
+  # Beside the protected PVC, the two others are reported by name.
+  persistentvolumeclaims: [default/scratch, default/kept]
   protected_volumes:
     - {namespace: default, persistentvolumeclaim: gitea-shared-storage}
 `, kc))
