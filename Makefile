@@ -9,7 +9,9 @@ GO        ?= go
 export GOTOOLCHAIN ?= go1.27.3
 BIN       := bin/forge-exporter
 PKG       := github.com/railiance/forge-exporter
-VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+# --abbrev=12: the default abbreviation grows with a repository's object
+# count, so two clones of one commit could otherwise disagree on the version.
+VERSION   ?= $(shell git describe --tags --always --dirty --abbrev=12 2>/dev/null || echo dev)
 REVISION  := $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 BRANCH    := $(shell git symbolic-ref --short -q HEAD 2>/dev/null || echo unknown)
 VPKG      := github.com/prometheus/common/version
@@ -49,8 +51,10 @@ demo:
 	$(GO) build -o bin/forge-demo ./hack/demo
 	./bin/forge-demo $(DEMO_ARGS)
 
-## test: everything CI runs.
-test: fmt-check vet lint vulncheck promtool-check test-go
+## test: everything CI runs. test-go leaves out the tests that build and run
+## the shipped artifacts; image-test runs them as a step of their own.
+SHIP_TESTS := ^(TestImage)$$
+test: fmt-check vet lint vulncheck promtool-check test-go image-test
 
 promtool-check:
 	@command -v promtool >/dev/null || { echo "promtool is missing: install the Debian 'prometheus' package (.ci/run does)"; exit 1; }
@@ -59,7 +63,7 @@ promtool-check:
 # into ~/.cache/forge-exporter; hack/realbin.sh says what it builds), so no
 # test skips for want of one.
 test-go: tools
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -race -count=1 -timeout 30m -skip '$(SHIP_TESTS)' ./...
 
 ## test-quick: the fast loop while editing: `go test -short` skips every test
 ## that runs a real server (listed at the end), without the race detector.
@@ -186,5 +190,46 @@ SOAK_ARGS     ?=
 soak: build
 	$(GO) run ./hack/soak -binary $(BIN) -duration $(SOAK_DURATION) -clients $(SOAK_CLIENTS) -files $(SOAK_FILES) $(SOAK_ARGS)
 
+## Shipping (docs/release.md). Release and image binaries are static
+## (CGO_ENABLED=0), path-free (-trimpath), stripped (-s -w) and reproducible:
+## their build date is the commit's time (SOURCE_DATE_EPOCH), their build user
+## a constant, and -buildvcs=false because version and revision come from the
+## ldflags below (Go's VCS stamp would record untracked files as "modified").
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+export SOURCE_DATE_EPOCH
+REL_LDFLAGS := -s -w -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) \
+               -X $(VPKG).BuildUser=reproducible -X $(VPKG).BuildDate=$(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y%m%d-%H:%M:%S)
+ARCH      ?= $(shell $(GO) env GOARCH)
+IMAGE     ?= forge-exporter:$(VERSION)
+
+.PHONY: image image-test release release-check FORCE
+FORCE:
+
+# .build/<os>-<arch>/forge-exporter, the layout the Dockerfile copies from
+# (the Prometheus exporters' convention). Always re-run: the Go build cache
+# makes an unchanged build cost a link at most. GOAMD64/GOARM64 are pinned so
+# an environment setting cannot change the bytes.
+.build/%/forge-exporter: FORCE
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 GOOS=$(word 1,$(subst -, ,$*)) GOARCH=$(word 2,$(subst -, ,$*)) GOAMD64=v1 GOARM64=v8.0 \
+	  $(GO) build -trimpath -buildvcs=false -ldflags "$(REL_LDFLAGS)" -o $@ ./cmd/forge-exporter
+
+## image: the container image $(IMAGE) (FROM scratch, see Dockerfile), built with
+## podman from .build/linux-$(ARCH)/forge-exporter. --timestamp makes the image
+## (created time, layer mtimes) depend on the commit only.
+image: .build/linux-$(ARCH)/forge-exporter
+	@command -v podman >/dev/null || { echo "podman is missing: install the Debian 'podman' and 'runc' packages (.ci/run does)"; exit 1; }
+	podman build --quiet --platform linux/$(ARCH) --timestamp $(SOURCE_DATE_EPOCH) \
+	  --build-arg OS=linux --build-arg ARCH=$(ARCH) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
+	  -t $(IMAGE) .
+	@echo "image: $(IMAGE)"
+
+## image-test: build the image and run it in podman, read-only, as 65532, with
+## the example config and data mounted read-only; scrape it from the host and
+## check build info, collectors, image config and that nothing is writable
+## (e2e/image_test.go; about a minute warm).
+image-test:
+	$(GO) test -count=1 -v -run '^TestImage$$' ./e2e/
+
 clean:
-	rm -rf bin
+	rm -rf bin .build dist

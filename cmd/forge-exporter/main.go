@@ -14,6 +14,10 @@ import (
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/version"
 	"k8s.io/klog/v2"
+	// Public TLS roots compiled in, used only where the system has none: the
+	// container image is FROM scratch (no CA bundle), yet an HTTPS Gitea must
+	// verify. Elsewhere the system's roots win (docs/release.md).
+	_ "golang.org/x/crypto/x509roots/fallback"
 )
 
 const program = "forge_exporter"
