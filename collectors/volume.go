@@ -74,12 +74,7 @@ func (c *VolumeCollector) Update(ctx context.Context, ch chan<- prometheus.Metri
 			errs = append(errs, fmt.Errorf("volume %s: statfs %s: %w", v.Name, v.Path, err))
 			continue
 		}
-		// f_frsize is the unit of the block counts; f_bsize is only the
-		// preferred I/O size (they differ on some filesystems).
-		unit := uint64(st.Frsize)
-		if unit == 0 {
-			unit = uint64(st.Bsize)
-		}
+		unit := blockUnit(&st)
 		lv := []string{v.Namespace, v.PersistentVolumeClaim, v.Name}
 		gauge := func(d *prometheus.Desc, val uint64) {
 			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, float64(val), lv...)

@@ -18,7 +18,7 @@ func keyOf(st os.FileInfo) fileKey {
 	k := fileKey{size: st.Size(), mtimeNs: st.ModTime().UnixNano()}
 	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
 		k.dev, k.ino = uint64(sys.Dev), sys.Ino
-		k.ctimeNs = sys.Ctim.Nano()
+		k.ctimeNs = ctimeNs(sys)
 	}
 	return k
 }

@@ -1,0 +1,6 @@
+package evidence
+
+import "syscall"
+
+// ctimeNs is the inode change time (the field is named per platform).
+func ctimeNs(st *syscall.Stat_t) int64 { return st.Ctimespec.Nano() }
