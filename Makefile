@@ -12,6 +12,9 @@ PKG       := github.com/railiance/forge-exporter
 # --abbrev=12: the default abbreviation grows with a repository's object
 # count, so two clones of one commit could otherwise disagree on the version.
 VERSION   ?= $(shell git describe --tags --always --dirty --abbrev=12 2>/dev/null || echo dev)
+# Evaluate once: a recursive variable would run git describe at every use, and
+# a commit made during a long build would change the version half-way.
+VERSION   := $(VERSION)
 REVISION  := $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 BRANCH    := $(shell git symbolic-ref --short -q HEAD 2>/dev/null || echo unknown)
 VPKG      := github.com/prometheus/common/version
@@ -53,8 +56,8 @@ demo:
 
 ## test: everything CI runs. test-go leaves out the tests that build and run
 ## the shipped artifacts; image-test runs them as a step of their own.
-SHIP_TESTS := ^(TestImage)$$
-test: fmt-check vet lint vulncheck promtool-check test-go image-test
+SHIP_TESTS := ^(TestImage|TestReleaseReproducible)$$
+test: fmt-check vet lint vulncheck promtool-check test-go image-test release-check
 
 promtool-check:
 	@command -v promtool >/dev/null || { echo "promtool is missing: install the Debian 'prometheus' package (.ci/run does)"; exit 1; }
@@ -196,6 +199,7 @@ soak: build
 ## a constant, and -buildvcs=false because version and revision come from the
 ## ldflags below (Go's VCS stamp would record untracked files as "modified").
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+SOURCE_DATE_EPOCH := $(SOURCE_DATE_EPOCH)
 export SOURCE_DATE_EPOCH
 REL_LDFLAGS := -s -w -X $(VPKG).Version=$(VERSION) -X $(VPKG).Revision=$(REVISION) \
                -X $(VPKG).BuildUser=reproducible -X $(VPKG).BuildDate=$(shell date -u -d @$(SOURCE_DATE_EPOCH) +%Y%m%d-%H:%M:%S)
@@ -213,6 +217,7 @@ FORCE:
 	@mkdir -p $(@D)
 	CGO_ENABLED=0 GOOS=$(word 1,$(subst -, ,$*)) GOARCH=$(word 2,$(subst -, ,$*)) GOAMD64=v1 GOARM64=v8.0 \
 	  $(GO) build -trimpath -buildvcs=false -ldflags "$(REL_LDFLAGS)" -o $@ ./cmd/forge-exporter
+	@chmod 0755 $@ # whatever the umask: the image copies this mode
 
 ## image: the container image $(IMAGE) (FROM scratch, see Dockerfile), built with
 ## podman from .build/linux-$(ARCH)/forge-exporter. --timestamp makes the image
@@ -223,6 +228,44 @@ image: .build/linux-$(ARCH)/forge-exporter
 	  --build-arg OS=linux --build-arg ARCH=$(ARCH) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
 	  -t $(IMAGE) .
 	@echo "image: $(IMAGE)"
+
+## release: dist/ with a tarball per platform (binary, LICENSE, README.md), a
+## CycloneDX SBOM of the module graph per platform (cyclonedx-gomod, run on a
+## clean clone of HEAD because it reads the version from git), the image as an
+## OCI archive and sha256sums.txt. Reproducible: `make release-check`.
+PLATFORMS ?= linux/amd64 linux/arm64 darwin/amd64 darwin/arm64
+CYCLONEDX_VERSION := v1.10.0
+# -trimpath: the tool's own hash is recorded in every SBOM, so it must not
+# depend on where the module cache is.
+CYCLONEDX := $(TOOLS)/cyclonedx-gomod-$(CYCLONEDX_VERSION)-$(GOTOOLCHAIN)
+$(CYCLONEDX):
+	@echo "installing cyclonedx-gomod $(CYCLONEDX_VERSION) into $(TOOLS) (first run only)"
+	@mkdir -p $(TOOLS)/tmp-cdx && GOBIN=$(TOOLS)/tmp-cdx $(GO) install -trimpath github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VERSION) && mv $(TOOLS)/tmp-cdx/cyclonedx-gomod $@
+
+release: $(foreach p,$(PLATFORMS),.build/$(subst /,-,$(p))/forge-exporter) image $(CYCLONEDX)
+	@case "$(VERSION)" in *-dirty) echo "release: WARNING: uncommitted changes; the SBOMs describe HEAD ($(REVISION)), not the working tree";; esac
+	@case "$(VERSION)" in v[0-9]*.*.*[0-9]) app=$$(sed -n 's/^appVersion: *"*\([^"]*\)"*/\1/p' $(CHART)/Chart.yaml); \
+	  [ "$$app" = "$(VERSION:v%=%)" ] || { echo "release: $(VERSION) is a release tag but $(CHART)/Chart.yaml has appVersion $$app"; exit 1; };; esac
+	rm -rf .build/sbom .build/sbom-src .build/oci
+	mkdir -p .build/sbom
+	git clone -q --no-checkout . .build/sbom-src && git -C .build/sbom-src checkout -q --detach $(REVISION)
+	@set -e; for p in $(PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; \
+	  echo "sbom: $$os/$$arch"; \
+	  ( cd .build/sbom-src && CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(CYCLONEDX) app -json -licenses -noserial -notimestamp \
+	      -main cmd/forge-exporter -output ../sbom/forge-exporter-$(VERSION).$$os-$$arch.cdx.json . 2>../sbom-$$os-$$arch.log ) \
+	    || { cat .build/sbom-$$os-$$arch.log; exit 1; }; \
+	done
+	podman save --quiet --format oci-dir -o .build/oci $(IMAGE)
+	$(GO) run ./hack/release -version $(VERSION) -epoch $(SOURCE_DATE_EPOCH) -build .build -out dist -platforms "$(PLATFORMS)" \
+	  -sbom .build/sbom -oci .build/oci -oci-name forge-exporter-$(VERSION).linux-$(ARCH).oci.tar
+
+## release-check: `make release` twice, in two fresh clones of HEAD, the second
+## later and with another umask, time zone and user; every file in the two
+## dist/ directories must be byte-identical (e2e/release_test.go).
+## RELEASE_CHECK_PLATFORMS narrows the platforms; RELEASE_CHECK_COLD=1 gives the
+## second build an empty Go build cache.
+release-check:
+	$(GO) test -count=1 -v -timeout 30m -run '^TestReleaseReproducible$$' ./e2e/
 
 ## image-test: build the image and run it in podman, read-only, as 65532, with
 ## the example config and data mounted read-only; scrape it from the host and
