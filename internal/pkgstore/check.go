@@ -16,6 +16,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// giteaTmp is where Gitea's local storage stages an upload before it
+// renames it into place (<root>/tmp unless [storage] TEMPORARY_PATH moves
+// it): its files are uploads in flight, not blobs.
+const giteaTmp = "tmp"
+
 // maxErrorSamples bounds the error messages kept per check.
 const maxErrorSamples = 5
 
@@ -76,6 +81,9 @@ func Check(ctx context.Context, root string, idx *Index, opts Options) (Result, 
 	var tops []topDir
 	buf := make([]byte, 32<<10)
 	err = readDir(rootfd, buf, func(e dirent) error {
+		if string(e.name) == giteaTmp && (e.typ == unix.DT_DIR || e.typ == unix.DT_UNKNOWN) {
+			return nil // Gitea's own upload staging directory
+		}
 		b, ok := parseHexByte(e.name)
 		if !ok || (e.typ != unix.DT_DIR && e.typ != unix.DT_UNKNOWN) {
 			c.foreign(string(e.name), whyForeign(ok, e.typ))

@@ -114,6 +114,9 @@ func TestCheckFindsEachKind(t *testing.T) {
 	strayDir := digestOf("unreferenced directory")
 	os.MkdirAll(s.path(strayDir), 0o755)
 	os.Symlink("/etc", filepath.Join(s.root, "ff"))
+	// Gitea stages uploads in <root>/tmp: not blobs, not foreign.
+	os.MkdirAll(filepath.Join(s.root, "tmp"), 0o755)
+	os.WriteFile(filepath.Join(s.root, "tmp", "upload-123"), []byte("in flight"), 0o644)
 
 	versions := []Version{
 		{Owner: "acme", Type: "pypi", Name: "lib", Version: "1.0", ID: 1},
