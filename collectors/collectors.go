@@ -70,6 +70,17 @@ type Deps struct {
 	enabled map[string]bool
 	shared  map[string]any
 	runs    []run
+	views   map[string]any
+}
+
+// Expose makes v available to the HTTP endpoints that present a
+// collector's state other than as metrics (the trust API, the status
+// page) as Instance.View(name).
+func (d *Deps) Expose(name string, v any) {
+	if d.views == nil {
+		d.views = map[string]any{}
+	}
+	d.views[name] = v
 }
 
 type run struct {
@@ -112,14 +123,19 @@ type Instance struct {
 	// Disabled collectors, for the log and the landing page.
 	Disabled []string
 	runs     []run
+	views    map[string]any
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
 
+// View returns what the collectors of this configuration exposed under
+// name (Deps.Expose), or nil.
+func (i *Instance) View(name string) any { return i.views[name] }
+
 // Build constructs every enabled collector for cfg. It starts nothing: call
 // Start. An error names the collector whose construction failed.
 func Build(specs []Spec, cfg *config.Config, logger *slog.Logger, samplers *sampler.Metrics) (*Instance, error) {
-	d := &Deps{Logger: logger, Config: cfg, Samplers: samplers, Now: time.Now, enabled: map[string]bool{}, shared: map[string]any{}}
+	d := &Deps{Logger: logger, Config: cfg, Samplers: samplers, Now: time.Now, enabled: map[string]bool{}, shared: map[string]any{}, views: map[string]any{}}
 	for _, s := range specs {
 		on := s.DefaultEnabled
 		if v, ok := cfg.Collectors[s.Name]; ok {
@@ -145,6 +161,7 @@ func Build(specs []Spec, cfg *config.Config, logger *slog.Logger, samplers *samp
 	}
 	inst.Runner = exporter.NewRunner(logger, named, states)
 	inst.runs = d.runs
+	inst.views = d.views
 	return inst, nil
 }
 

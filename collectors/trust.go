@@ -34,6 +34,8 @@ type TrustCollector struct {
 	// when the sops collector does not run.
 	sops func(ctx context.Context, names []string) (ok, known bool)
 	now  func() time.Time
+	// dirs are the evidence directories, to name records relative to them.
+	dirs []config.EvidenceDirectory
 
 	gate, trusted *prometheus.Desc
 }
@@ -56,6 +58,8 @@ func newTrustSpec() Spec {
 				return d.Enabled(kind)
 			}
 			c := NewTrustCollector(d.Config.Assets, src, backupCoverage(d), measured, d.Now)
+			c.dirs = d.Config.Evidence.Directories
+			d.Expose("trust", c)
 			if d.Enabled("sops") {
 				s, err := sharedSOPS(d)
 				if err != nil {

@@ -35,6 +35,7 @@ type CLI struct {
 	Evidence    EvidenceCmd    `cmd:"" help:"Validate restore-drill evidence records or print a template."`
 	SOPS        SOPSCmd        `cmd:"" name:"sops" help:"Check SOPS-encrypted files without a key (the SOPS sentinel)."`
 	Packages    PackagesCmd    `cmd:"" help:"Check the package registry's blobs against its metadata."`
+	Trust       TrustCmd       `cmd:"" help:"Ask a running exporter about production-trust gates (for release pipelines)."`
 	Version     VersionCmd     `cmd:"" help:"Print version information."`
 }
 

@@ -248,6 +248,7 @@ func (s *server) landing(inst *collectors.Instance) http.Handler {
 		Profiling: "false",
 		Links: []web.LandingLinks{
 			{Address: s.cmd.TelemetryPath, Text: "Metrics"},
+			{Address: "/api/v1/trust", Text: "Trust gates (JSON)"},
 			{Address: "/-/healthy", Text: "Health"},
 			{Address: "/-/ready", Text: "Readiness"},
 		},
@@ -266,6 +267,7 @@ func (s *server) handler() http.Handler {
 	// Instrumented as node_exporter's: promhttp_metric_handler_requests_in_flight
 	// and promhttp_metric_handler_requests_total{code} (code="503": rejected).
 	mux.Handle(s.cmd.TelemetryPath, promhttp.InstrumentMetricHandler(s.reg, readOnly(limitInFlight(s.cmd.MaxRequests, s.serveMetrics))))
+	mux.HandleFunc("/api/v1/trust", readOnly(s.serveTrust))
 	mux.HandleFunc("/-/healthy", readOnly(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	}))

@@ -204,6 +204,21 @@ type GateResult struct {
 	OK   bool
 	// Source is "live", "evidence" or "config".
 	Source string
+	// From names the signal or field that decided: the asset's signals
+	// for a live verdict, the config field for a documented one.
+	From string
+}
+
+// gateFields are, per gate, the live signals that can decide it and the
+// documented config field it falls back to.
+var gateFields = map[string][2]string{
+	GateBackupMechanism:      {"signals.cnpg_clusters, signals.persistentvolumeclaims", "backup_mechanism"},
+	GateRestoreDrill:         {"", "drills"},
+	GateConsumerVerification: {"", "consumer_verification"},
+	GateSecretCustody:        {"signals.sops_files", "secret_custody"},
+	GateRollbackPath:         {"", "rollback"},
+	GateStorageGrowth:        {"signals.directories, signals.volumes", "storage_growth"},
+	GateNextDrillOwner:       {"", "next_drill_owner"},
 }
 
 // Trust evaluates the seven gates for one asset. The restore drill gate
@@ -213,13 +228,13 @@ type GateResult struct {
 func Trust(a AssetInput, results []*Result, policies []DrillPolicy, now time.Time) []GateResult {
 	pick := func(gate string, live Signal, documented bool) GateResult {
 		if live.Known {
-			return GateResult{Gate: gate, OK: live.OK, Source: "live"}
+			return GateResult{Gate: gate, OK: live.OK, Source: "live", From: gateFields[gate][0]}
 		}
-		return GateResult{Gate: gate, OK: documented, Source: "config"}
+		return GateResult{Gate: gate, OK: documented, Source: "config", From: gateFields[gate][1]}
 	}
 	return []GateResult{
 		pick(GateBackupMechanism, a.LiveBackup, a.DocumentedBackup),
-		{Gate: GateRestoreDrill, OK: drillCompleted(a, results, policies, now), Source: "evidence"},
+		{Gate: GateRestoreDrill, OK: drillCompleted(a, results, policies, now), Source: "evidence", From: "evidence records of the drills"},
 		pick(GateConsumerVerification, Signal{}, a.DocumentedConsumerVerification),
 		pick(GateSecretCustody, a.LiveSecretCustody, a.DocumentedSecretCustody),
 		pick(GateRollbackPath, Signal{}, a.DocumentedRollback),
@@ -236,6 +251,18 @@ func Trusted(gates []GateResult) bool {
 		}
 	}
 	return len(gates) > 0
+}
+
+// NewestPassing returns the newest valid record of the drill kind that
+// names the asset and passed, or nil: the record a consumer may cite.
+func NewestPassing(results []*Result, kind, asset string) *Result {
+	var newest *Result
+	for _, r := range sortedValid(results) {
+		if r.Record.Drill == kind && r.Record.Covers(asset) && r.Record.Passed() {
+			newest = r
+		}
+	}
+	return newest
 }
 
 func drillCompleted(a AssetInput, results []*Result, policies []DrillPolicy, now time.Time) bool {
