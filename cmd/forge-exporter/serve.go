@@ -248,6 +248,7 @@ func (s *server) landing(inst *collectors.Instance) http.Handler {
 		Profiling: "false",
 		Links: []web.LandingLinks{
 			{Address: s.cmd.TelemetryPath, Text: "Metrics"},
+			{Address: "/status", Text: "Status: is the forge's data safe to rely on today?"},
 			{Address: "/api/v1/trust", Text: "Trust gates (JSON)"},
 			{Address: "/-/healthy", Text: "Health"},
 			{Address: "/-/ready", Text: "Readiness"},
@@ -268,6 +269,8 @@ func (s *server) handler() http.Handler {
 	// and promhttp_metric_handler_requests_total{code} (code="503": rejected).
 	mux.Handle(s.cmd.TelemetryPath, promhttp.InstrumentMetricHandler(s.reg, readOnly(limitInFlight(s.cmd.MaxRequests, s.serveMetrics))))
 	mux.HandleFunc("/api/v1/trust", readOnly(s.serveTrust))
+	// The page runs a scrape: bounded like /metrics.
+	mux.HandleFunc("/status", readOnly(limitInFlight(s.cmd.MaxRequests, s.serveStatus)))
 	mux.HandleFunc("/-/healthy", readOnly(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, "Healthy")
 	}))
