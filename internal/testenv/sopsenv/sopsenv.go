@@ -13,9 +13,8 @@
 //
 // Every sops call runs in the harness's own directory with a private HOME
 // and an environment holding only PATH, HOME and (for decryption) the age
-// identity file, so no .sops.yaml or key of the machine is used. Without
-// the binaries the test fails when CI=true and is skipped otherwise (the
-// background build may still be running).
+// identity file, so no .sops.yaml or key of the machine is used. Binaries
+// not built yet are built first (testenv.RequireBinary); -short skips.
 package sopsenv
 
 import (
@@ -27,6 +26,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/railiance/forge-exporter/internal/testenv"
 )
 
 // Env is a sops work area.
@@ -37,45 +38,10 @@ type Env struct {
 	home string
 }
 
-// RepoRoot returns the directory holding go.mod above the working directory.
-func RepoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("sopsenv: no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
-// Binary returns the path of a binary hack/realbin.sh built (sops, age,
-// age-keygen), failing the test under CI=true and skipping it otherwise
-// when it is not built.
-func Binary(t testing.TB, name string) string {
-	t.Helper()
-	out, err := exec.Command(filepath.Join(RepoRoot(t), "hack", "realbin.sh"), "path", name).Output()
-	if err != nil {
-		msg := fmt.Sprintf("the %s binary is not built yet: run hack/realbin.sh ensure %s (a few minutes, once per machine)", name, name)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	return strings.TrimSpace(string(out))
-}
-
 // New returns a work area with the real binaries.
 func New(t testing.TB) *Env {
 	t.Helper()
-	e := &Env{SOPS: Binary(t, "sops"), AgeKeygen: Binary(t, "age-keygen"), Dir: t.TempDir(), home: t.TempDir()}
+	e := &Env{SOPS: testenv.RequireBinary(t, "sops"), AgeKeygen: testenv.RequireBinary(t, "age-keygen"), Dir: t.TempDir(), home: t.TempDir()}
 	return e
 }
 
