@@ -123,6 +123,8 @@ func (e *giteaEnv) samplers(names ...string) []sweeper {
 			ss = append(ss, c.sampler)
 		case *giteaCollector:
 			ss = append(ss, c.src.probe)
+		case *SOPSCollector:
+			ss = append(ss, c.src.(*sopsSampler).sampler)
 		case *PackageBlobsCollector:
 			ss = append(ss, c.sampler)
 		}
