@@ -187,9 +187,13 @@ fuzz:
 ## soak: run the built exporter for SOAK_DURATION (after a warm-up) on a
 ## generated blob tree, evidence records and a churning fake Gitea while
 ## hack/soak, a second process, scrapes /metrics with SOAK_CLIENTS clients
-## (and PVCs and Backups churn in a real kube-apiserver; SOAK_ARGS=-kube=false skips it);
-## prints p50/p99 scrape latency, RSS and goroutines at start and end and
-## fails on scrape errors or growth. See docs/reliability.md.
+## (and 50 each of PVCs, Backups, ScheduledBackups, Clusters, CronJobs,
+## VolumeSnapshots and evidence ConfigMaps churn, under names never reused, in a
+## real kube-apiserver; SOAK_ARGS=-kube=false skips it); checks those counts
+## in the API server and the exporter at start and end; prints p50/p99 scrape
+## latency, RSS, heap after GC, goroutines and bytes allocated per scrape, and
+## fails on scrape errors, a wrong world, or growth (start against end, and
+## the slope over the second half). See docs/reliability.md.
 SOAK_DURATION ?= 10m
 SOAK_CLIENTS  ?= 4
 SOAK_FILES    ?= 20000

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -172,7 +173,10 @@ func newServer(ctx context.Context, c *ServeCmd, logger *slog.Logger) *server {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
 		versioncollector.NewCollector(program),
-		promcollectors.NewGoCollector(),
+		// go_gc_heap_live_bytes (/gc/heap/live:bytes) is the heap after the
+		// last GC, the number a leak moves (make soak judges it).
+		promcollectors.NewGoCollector(promcollectors.WithGoCollectorRuntimeMetrics(
+			promcollectors.GoRuntimeMetricsRule{Matcher: regexp.MustCompile(`^/gc/heap/live:bytes$`)})),
 		promcollectors.NewProcessCollector(promcollectors.ProcessCollectorOpts{}),
 	)
 	s := &server{
