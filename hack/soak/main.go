@@ -156,7 +156,9 @@ func run() error {
 		if err := world.fill(context.Background()); err != nil {
 			return err
 		}
-		kubeSection = "kubernetes:\n  kubeconfig: " + kc + "\n  discovery_interval: 5s\n"
+		// Every PVC, not only the forge's: the churned ones must go through
+		// the exporter's caches and series.
+		kubeSection = "kubernetes:\n  kubeconfig: " + kc + "\n  discovery_interval: 5s\n  persistentvolumeclaims: [\"*\"]\n"
 		kubeCollectors = ", pvc: true, cnpg: true, volumebackup: true"
 		evidenceCM = "  configmap_label_selector: " + evidenceLabel + "=soak\n"
 	}
