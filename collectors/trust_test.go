@@ -82,6 +82,15 @@ func trustAssets() []config.Asset {
 // source-forge drill, 2026-11-01, failed for gitea-database and
 // gitea-shared-storage).
 func TestTrustCollectorGolden(t *testing.T) {
+	c, _ := goldenTrust(t)
+	golden(t, asCollector{c: c, t: t}, "testdata/trust/want.prom", "forge_asset_trust_gate", "forge_asset_production_trusted")
+}
+
+// goldenTrust is the trust collector of the golden test: trustAssets over
+// the testdata records with live coverage for some assets; it returns the
+// records' directory too.
+func goldenTrust(t *testing.T) (*TrustCollector, string) {
+	t.Helper()
 	dir, _ := filepath.Abs("testdata/drills/records")
 	results, err := evidence.ReadDir(context.Background(), dir, "records", evidence.Options{Now: evidenceNow})
 	if err != nil {
@@ -96,8 +105,7 @@ func TestTrustCollectorGolden(t *testing.T) {
 	}
 	cov := fakeCoverage{"cnpg/databases/gitea-db": true, "pvc/default/gitea-shared-storage": false}
 	measured := func(kind, name string) bool { return kind == "directory" }
-	c := NewTrustCollector(trustAssets(), src, cov, measured, func() time.Time { return evidenceNow })
-	golden(t, asCollector{c: c, t: t}, "testdata/trust/want.prom", "forge_asset_trust_gate", "forge_asset_production_trusted")
+	return NewTrustCollector(trustAssets(), src, cov, measured, func() time.Time { return evidenceNow }), dir
 }
 
 // TestTrustCollectorTrustedAsset: with a passing drill within max age and

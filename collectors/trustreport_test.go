@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,6 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/railiance/forge-exporter/internal/config"
-	"github.com/railiance/forge-exporter/internal/evidence"
 	"github.com/railiance/forge-exporter/internal/secretscan"
 )
 
@@ -44,21 +42,8 @@ func trustSchema(t *testing.T) *jsonschema.Schema {
 // kind by its four citable fields only, and validates against the
 // documented schema.
 func TestTrustReport(t *testing.T) {
-	dir, _ := filepath.Abs("testdata/drills/records")
-	results, err := evidence.ReadDir(context.Background(), dir, "records", evidence.Options{Now: evidenceNow})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c, dir := goldenTrust(t)
 	day := 24 * time.Hour
-	src := fixedEvidence{
-		snap: &evidence.Snapshot{Results: results, Sources: []evidence.SourceStatus{{Origin: "records"}}},
-		policies: []evidence.DrillPolicy{
-			{Kind: "source-forge", MaxAge: 90 * day}, {Kind: "package-blob", MaxAge: 90 * day}, {Kind: "runner-substrate", MaxAge: 90 * day},
-		},
-	}
-	cov := fakeCoverage{"cnpg/databases/gitea-db": true, "pvc/default/gitea-shared-storage": false}
-	measured := func(kind, name string) bool { return kind == "directory" }
-	c := NewTrustCollector(trustAssets(), src, cov, measured, func() time.Time { return evidenceNow })
 	c.dirs = []config.EvidenceDirectory{{Name: "records", Path: dir}}
 	rep, err := c.Report(context.Background())
 	if err != nil {

@@ -366,14 +366,25 @@ func (s *server) scrapeTimeout(r *http.Request) time.Duration {
 	return timeout
 }
 
-func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+// scrape runs one scrape of the current collectors into a fresh registry
+// (/metrics and /status); it answers 503 and returns false before the
+// first configuration is loaded.
+func (s *server) scrape(w http.ResponseWriter, r *http.Request) (*instanceState, *prometheus.Registry, bool) {
 	st := s.current.Load()
 	if st == nil {
 		http.Error(w, "Not ready", http.StatusServiceUnavailable)
-		return
+		return nil, nil, false
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(st.inst.Runner.Scrape(r.Context(), s.scrapeTimeout(r)))
+	return st, reg, true
+}
+
+func (s *server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	_, reg, ok := s.scrape(w, r)
+	if !ok {
+		return
+	}
 	promhttp.HandlerFor(prometheus.Gatherers{s.reg, reg}, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(s.logger.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,

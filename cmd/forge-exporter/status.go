@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/version"
 
 	"github.com/railiance/forge-exporter/collectors"
@@ -16,13 +15,10 @@ import (
 // collectors and the trust report: the same state /metrics and
 // /api/v1/trust serve.
 func (s *server) serveStatus(w http.ResponseWriter, r *http.Request) {
-	st := s.current.Load()
-	if st == nil {
-		http.Error(w, "Not ready", http.StatusServiceUnavailable)
+	st, reg, ok := s.scrape(w, r)
+	if !ok {
 		return
 	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(st.inst.Runner.Scrape(r.Context(), s.scrapeTimeout(r)))
 	// A collector that fails still leaves the others' families; its own
 	// failure shows in the collectors section.
 	fams, _ := reg.Gather()
