@@ -250,12 +250,13 @@ $(CYCLONEDX):
 	@echo "installing cyclonedx-gomod $(CYCLONEDX_VERSION) into $(TOOLS) (first run only)"
 	@mkdir -p $(TOOLS)/tmp-cdx && GOBIN=$(TOOLS)/tmp-cdx $(GO) install -trimpath github.com/CycloneDX/cyclonedx-gomod/cmd/cyclonedx-gomod@$(CYCLONEDX_VERSION) && mv $(TOOLS)/tmp-cdx/cyclonedx-gomod $@
 
-release: $(foreach p,$(PLATFORMS),.build/$(subst /,-,$(p))/forge-exporter) image $(CYCLONEDX)
+LINUX_ARCHES = $(patsubst linux/%,%,$(filter linux/%,$(PLATFORMS)))
+release: $(foreach p,$(PLATFORMS),.build/$(subst /,-,$(p))/forge-exporter) $(CYCLONEDX)
 	@case "$(VERSION)" in *-dirty) echo "release: WARNING: uncommitted changes; the SBOMs describe HEAD ($(REVISION)), not the working tree";; esac
 	@case "$(VERSION)" in v[0-9]*.*.*[0-9]) app=$$(sed -n 's/^appVersion: *"*\([^"]*\)"*/\1/p' $(CHART)/Chart.yaml); \
 	  [ "$$app" = "$(VERSION:v%=%)" ] || { echo "release: $(VERSION) is a release tag but $(CHART)/Chart.yaml has appVersion $$app"; exit 1; };; esac
 	rm -rf .build/sbom .build/sbom-src .build/oci
-	mkdir -p .build/sbom
+	mkdir -p .build/sbom .build/oci
 	git clone -q --no-checkout . .build/sbom-src && git -C .build/sbom-src checkout -q --detach $(REVISION)
 	@set -e; for p in $(PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; \
 	  echo "sbom: $$os/$$arch"; \
@@ -263,9 +264,16 @@ release: $(foreach p,$(PLATFORMS),.build/$(subst /,-,$(p))/forge-exporter) image
 	      -main cmd/forge-exporter -output ../sbom/forge-exporter-$(VERSION).$$os-$$arch.cdx.json . 2>../sbom-$$os-$$arch.log ) \
 	    || { cat .build/sbom-$$os-$$arch.log; exit 1; }; \
 	done
-	podman save --quiet --format oci-dir -o .build/oci $(IMAGE)
+	@# One image per Linux platform (no RUN step, so no emulation: podman only
+	@# records the platform), saved as a layout each and merged by hack/release
+	@# into one multi-platform image (an OCI image index).
+	@set -e; for a in $(LINUX_ARCHES); do \
+	  $(MAKE) --no-print-directory image ARCH=$$a IMAGE=forge-exporter:$(VERSION)-linux-$$a; \
+	  podman save --quiet --format oci-dir -o .build/oci/linux-$$a forge-exporter:$(VERSION)-linux-$$a; \
+	done
 	$(GO) run ./hack/release -version $(VERSION) -epoch $(SOURCE_DATE_EPOCH) -build .build -out dist -platforms "$(PLATFORMS)" \
-	  -sbom .build/sbom -oci .build/oci -oci-name forge-exporter-$(VERSION).linux-$(ARCH).oci.tar
+	  -sbom .build/sbom -oci "$(foreach a,$(LINUX_ARCHES),linux/$(a)=.build/oci/linux-$(a))" \
+	  -oci-ref forge-exporter:$(VERSION) -oci-name forge-exporter-$(VERSION).oci.tar
 
 ## release-check: `make release` twice, in two fresh clones of HEAD, the second
 ## later and with another umask, time zone and user; every file in the two

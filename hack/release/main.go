@@ -32,7 +32,8 @@ func run() error {
 	platforms := flag.String("platforms", "linux/amd64 linux/arm64 darwin/amd64 darwin/arm64", "space-separated os/arch list")
 	docs := flag.String("docs", "LICENSE README.md", "files put beside the binary in every tarball")
 	sbom := flag.String("sbom", "", "directory of SBOM files copied into the output")
-	oci := flag.String("oci", "", "OCI image layout directory (podman save --format oci-dir) to archive")
+	oci := flag.String("oci", "", "space-separated os/arch=DIR: each platform's OCI image layout (podman save --format oci-dir), merged into one multi-platform image")
+	ociRef := flag.String("oci-ref", "", "the image's name in the OCI archive (org.opencontainers.image.ref.name), e.g. forge-exporter:v1.2.3")
 	ociName := flag.String("oci-name", "", "file name of the OCI archive")
 	flag.Parse()
 	if *version == "" {
@@ -80,10 +81,27 @@ func run() error {
 		}
 	}
 	if *oci != "" {
-		if *ociName == "" {
-			return fmt.Errorf("-oci needs -oci-name")
+		if *ociName == "" || *ociRef == "" {
+			return fmt.Errorf("-oci needs -oci-name and -oci-ref")
 		}
-		if err := release.WriteTarDir(filepath.Join(*out, *ociName), mtime, *oci); err != nil {
+		var images []release.Platform
+		for _, f := range strings.Fields(*oci) {
+			p, dir, ok := strings.Cut(f, "=")
+			goos, goarch, ok2 := strings.Cut(p, "/")
+			if !ok || !ok2 || dir == "" {
+				return fmt.Errorf("-oci %q: want os/arch=DIR", f)
+			}
+			images = append(images, release.Platform{OS: goos, Arch: goarch, Dir: dir})
+		}
+		layout, err := os.MkdirTemp("", "forge-exporter-oci-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(layout)
+		if err := release.MergeOCI(layout, *ociRef, images); err != nil {
+			return err
+		}
+		if err := release.WriteTarDir(filepath.Join(*out, *ociName), mtime, layout); err != nil {
 			return err
 		}
 	}
