@@ -232,7 +232,7 @@ FORCE:
 ## (created time, layer mtimes) depend on the commit only.
 image: .build/linux-$(ARCH)/forge-exporter
 	@command -v podman >/dev/null || { echo "podman is missing: install the Debian 'podman' and 'runc' packages (.ci/run does)"; exit 1; }
-	podman build --quiet --platform linux/$(ARCH) --timestamp $(SOURCE_DATE_EPOCH) \
+	podman build --quiet --no-cache --platform linux/$(ARCH) --timestamp $(SOURCE_DATE_EPOCH) \
 	  --build-arg OS=linux --build-arg ARCH=$(ARCH) --build-arg VERSION=$(VERSION) --build-arg REVISION=$(REVISION) \
 	  -t $(IMAGE) .
 	@echo "image: $(IMAGE)"

@@ -12,11 +12,15 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 )
 
 // TestReleaseReproducible clones HEAD into two directories with different
@@ -83,13 +87,13 @@ func TestReleaseReproducible(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("sha256sums.txt (identical in both):\n%s", sums)
-	checkArtifacts(t, dists[0], a, string(sums), gitDescribe(t, filepath.Join(tmp, "first-clone")))
+	checkArtifacts(t, dists[0], a, string(sums), gitDescribe(t, filepath.Join(tmp, "first-clone")), linuxArches(platforms))
 }
 
 // checkArtifacts checks the release's content: every file listed in
 // sha256sums.txt with its digest, each tarball's entries, the SBOM's format,
 // and the OCI archive's layout.
-func checkArtifacts(t *testing.T, dist string, files []string, sums, version string) {
+func checkArtifacts(t *testing.T, dist string, files []string, sums, version string, arches []string) {
 	listed := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(sums), "\n") {
 		sum, name, ok := strings.Cut(line, "  ")
@@ -144,6 +148,7 @@ func checkArtifacts(t *testing.T, dist string, files []string, sums, version str
 			if !strings.Contains(got, "index.json") || !strings.Contains(got, "oci-layout") || !strings.Contains(got, "blobs/sha256/") {
 				t.Errorf("%s is not an OCI image layout: %s", name, got)
 			}
+			checkOCIArchive(t, filepath.Join(dist, name), "forge-exporter:"+version, arches)
 		default:
 			t.Errorf("unexpected release file %s", name)
 		}
@@ -252,4 +257,84 @@ func versionLess(a, b []string) bool {
 		}
 	}
 	return false
+}
+
+// linuxArches lists the architectures of the Linux platforms a release
+// builds images for (the Makefile's PLATFORMS default when empty).
+func linuxArches(platforms string) []string {
+	if platforms == "" {
+		platforms = "linux/amd64 linux/arm64"
+	}
+	var arches []string
+	for _, p := range strings.Fields(platforms) {
+		if a, ok := strings.CutPrefix(p, "linux/"); ok {
+			arches = append(arches, a)
+		}
+	}
+	sort.Strings(arches)
+	return arches
+}
+
+// checkOCIArchive unpacks the release's OCI archive and reads it with
+// go-containerregistry (the library crane and ko are built on): index.json
+// names one multi-platform image ref, which validates as a whole (every
+// manifest, config and layer against its digest, each image's config
+// against the platform the index lists it under), with one image per
+// wanted Linux architecture.
+func checkOCIArchive(t *testing.T, archive, ref string, arches []string) {
+	t.Helper()
+	dir := t.TempDir()
+	runCmd(t, dir, "tar", "-xf", archive)
+	top, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatalf("%s: %v", archive, err)
+	}
+	m, err := top.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Manifests) != 1 || m.Manifests[0].Annotations["org.opencontainers.image.ref.name"] != ref {
+		t.Fatalf("%s: index.json lists %+v, want one image named %s", archive, m.Manifests, ref)
+	}
+	idx, err := top.ImageIndex(m.Manifests[0].Digest)
+	if err != nil {
+		t.Fatalf("%s: %s is not an image index: %v", archive, ref, err)
+	}
+	if err := validate.Index(idx); err != nil {
+		t.Errorf("%s does not validate: %v", archive, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range im.Manifests {
+		if d.Platform == nil || d.Platform.OS != "linux" {
+			t.Errorf("%s: manifest %s has platform %+v", archive, d.Digest, d.Platform)
+			continue
+		}
+		got = append(got, d.Platform.Architecture)
+	}
+	sort.Strings(got)
+	if strings.Join(got, " ") != strings.Join(arches, " ") {
+		t.Errorf("%s holds images for %v, want %v", archive, got, arches)
+	}
+
+	// What a user does with it where there is no registry: podman loads the
+	// image of the host's platform from the index, under the index's name.
+	// (`make image` tags the same name with the same bytes: leave a tag
+	// that existed before the test.)
+	name := "localhost/" + ref
+	existed := exec.Command("podman", "image", "exists", name).Run() == nil
+	out, err := exec.Command("podman", "load", "-i", archive).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), name) {
+		t.Fatalf("podman load -i %s: %v\n%s", archive, err, out)
+	}
+	if !existed {
+		t.Cleanup(func() { _ = exec.Command("podman", "rmi", name).Run() })
+	}
+	arch, err := exec.Command("podman", "image", "inspect", "--format", "{{.Os}}/{{.Architecture}}", name).Output()
+	if err != nil || strings.TrimSpace(string(arch)) != "linux/"+runtime.GOARCH {
+		t.Errorf("podman loaded %s for %q (%v), want linux/%s", name, strings.TrimSpace(string(arch)), err, runtime.GOARCH)
+	}
 }
