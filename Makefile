@@ -268,7 +268,7 @@ release: $(foreach p,$(PLATFORMS),.build/$(subst /,-,$(p))/forge-exporter) $(CYC
 	@# records the platform), saved as a layout each and merged by hack/release
 	@# into one multi-platform image (an OCI image index).
 	@set -e; for a in $(LINUX_ARCHES); do \
-	  $(MAKE) --no-print-directory image ARCH=$$a IMAGE=forge-exporter:$(VERSION)-linux-$$a; \
+	  $(MAKE) --no-print-directory image ARCH=$$a IMAGE=forge-exporter:$(VERSION)-linux-$$a VERSION=$(VERSION) REVISION=$(REVISION); \
 	  podman save --quiet --format oci-dir -o .build/oci/linux-$$a forge-exporter:$(VERSION)-linux-$$a; \
 	done
 	$(GO) run ./hack/release -version $(VERSION) -epoch $(SOURCE_DATE_EPOCH) -build .build -out dist -platforms "$(PLATFORMS)" \
